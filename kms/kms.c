@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Provider-independent half of kms_wrap and kms_unwrap: argument checks, the "<provider>:<key id>" form
+ * of kms_id, and the DEK length check that every provider's result must pass.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "kms/kms.h"
+#include "kms/kms_provider.h"
+
+/* Returns the key id part of kms_id when its prefix is "<name>:", otherwise NULL. */
+static const char *match_provider(const char *name, const char *kms_id)
+{
+    size_t name_len = strlen(name);
+
+    if (strnlen(kms_id, KMS_KEY_ID_MAX) == KMS_KEY_ID_MAX) {
+        return NULL;
+    }
+    if (strncmp(kms_id, name, name_len) != 0 || kms_id[name_len] != ':') {
+        return NULL;
+    }
+    if (kms_id[name_len + 1] == '\0') {
+        return NULL;
+    }
+    return kms_id + name_len + 1;
+}
+
+/* Formats "<name>:<key_id>" into kms_id, or leaves it empty and returns CORE_TOO_LARGE. */
+static enum core_err format_kms_id(const char *name, const char *key_id, char *kms_id, size_t kms_id_cap)
+{
+    size_t name_len = strlen(name);
+    size_t id_len = strlen(key_id);
+
+    if (name_len + 1 + id_len >= kms_id_cap) {
+        if (kms_id_cap > 0) {
+            kms_id[0] = '\0';
+        }
+        return CORE_TOO_LARGE;
+    }
+    memcpy(kms_id, name, name_len);
+    kms_id[name_len] = ':';
+    memcpy(kms_id + name_len + 1, key_id, id_len + 1);
+    return CORE_OK;
+}
+
+enum core_err kms_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
+                       size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
+                       char *kms_id, size_t kms_id_cap)
+{
+    char key_id[KMS_KEY_ID_MAX] = "";
+    size_t len = 0;
+
+    CORE_ENSURE(p != NULL && dek != NULL && wrapped != NULL && wrapped_len != NULL && kms_id != NULL,
+                CORE_INTERNAL);
+    CORE_ENSURE(context != NULL || context_len == 0, CORE_INTERNAL);
+    *wrapped_len = 0;
+    if (kms_id_cap > 0) {
+        kms_id[0] = '\0';
+    }
+
+    CORE_TRY(p->ops->wrap(p, dek, context, context_len, wrapped, wrapped_cap, &len, key_id, sizeof(key_id)));
+
+    /* a provider that overruns its buffers or omits the NUL has a bug, not a caller error */
+    CORE_ENSURE(len <= wrapped_cap && len <= KMS_WRAPPED_MAX, CORE_INTERNAL);
+    CORE_ENSURE(memchr(key_id, '\0', sizeof(key_id)) != NULL && key_id[0] != '\0', CORE_INTERNAL);
+
+    CORE_TRY(format_kms_id(p->ops->name, key_id, kms_id, kms_id_cap));
+    *wrapped_len = len;
+    return CORE_OK;
+}
+
+enum core_err kms_unwrap(struct kms_provider *p, const char *kms_id, const uint8_t *wrapped, size_t wrapped_len,
+                         const uint8_t *context, size_t context_len, uint8_t dek[KMS_DEK_LEN])
+{
+    const char *key_id;
+    size_t len = 0;
+    enum core_err rc;
+
+    CORE_ENSURE(dek != NULL, CORE_INTERNAL);
+    OPENSSL_cleanse(dek, KMS_DEK_LEN);
+    CORE_ENSURE(p != NULL && kms_id != NULL, CORE_INTERNAL);
+    CORE_ENSURE(wrapped != NULL || wrapped_len == 0, CORE_INTERNAL);
+    CORE_ENSURE(context != NULL || context_len == 0, CORE_INTERNAL);
+    CORE_ENSURE(wrapped_len <= KMS_WRAPPED_MAX, CORE_TOO_LARGE);
+
+    key_id = match_provider(p->ops->name, kms_id);
+    CORE_ENSURE(key_id != NULL, CORE_KMS);
+
+    rc = p->ops->unwrap(p, key_id, wrapped, wrapped_len, context, context_len, dek, KMS_DEK_LEN, &len);
+
+    /* a DEK of another length would silently weaken or break the data cipher, so it fails like a bad tag */
+    if (rc == CORE_OK && len != KMS_DEK_LEN) {
+        rc = CORE_CRYPTO;
+    }
+    if (rc != CORE_OK) {
+        OPENSSL_cleanse(dek, KMS_DEK_LEN);
+    }
+    return rc;
+}
+
+void kms_provider_free(struct kms_provider *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    p->ops->free(p);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Key management interface: wraps and unwraps the 32-byte per-object data keys (DEKs) under a master key
+ * held by a provider (a local key file today; PKCS#11, KMIP, Vault transit or AWS KMS later).
+ */
+#ifndef KMS_H
+#define KMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core_err.h"
+
+#define KMS_DEK_LEN 32
+/* Maximum size of a wrapped DEK from any provider. */
+#define KMS_WRAPPED_MAX 1024
+/* Buffer size that fits any kms_id, including the terminating NUL. */
+#define KMS_KEY_ID_MAX 256
+
+/* A loaded provider; create one with a provider's load function, such as kms_keyfile_load. */
+struct kms_provider;
+
+/*
+ * TODO: these calls are synchronous, which suits the local key file. Network providers (Vault, AWS KMS,
+ * KMIP) will need an asynchronous form driven by the event loop, or they would stall every connection.
+ */
+
+/*
+ * Wraps dek under the provider's current master key and binds context (opaque bytes, such as an encoding
+ * of bucket and object key) as associated data, so unwrap succeeds only with the same context. context
+ * may be NULL when context_len is 0. Writes the opaque blob to wrapped and its length to *wrapped_len,
+ * and writes kms_id = "<provider>:<key id>" (such as "file:k1") as a NUL-terminated string. The caller
+ * stores both next to the object and passes them back to kms_unwrap. Returns CORE_TOO_LARGE when
+ * wrapped_cap or kms_id_cap is too small; KMS_WRAPPED_MAX and KMS_KEY_ID_MAX are always enough.
+ */
+enum core_err kms_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
+                       size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
+                       char *kms_id, size_t kms_id_cap) CORE_WARN_UNUSED;
+
+/*
+ * Unwraps a blob made by kms_wrap and writes the 32-byte DEK. Returns CORE_KMS when kms_id names another
+ * provider or a key id this provider does not have. Returns CORE_CRYPTO when authentication fails (wrong
+ * context, tampered blob, wrong master key) or the plaintext is not exactly KMS_DEK_LEN bytes. Returns
+ * CORE_TOO_LARGE when wrapped_len exceeds KMS_WRAPPED_MAX. On any failure dek is zeroed.
+ */
+enum core_err kms_unwrap(struct kms_provider *p, const char *kms_id, const uint8_t *wrapped, size_t wrapped_len,
+                         const uint8_t *context, size_t context_len, uint8_t dek[KMS_DEK_LEN]) CORE_WARN_UNUSED;
+
+/* Wipes the provider's key material and frees it. p may be NULL. */
+void kms_provider_free(struct kms_provider *p);
+
+#endif

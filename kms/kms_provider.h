@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The table of operations behind struct kms_provider. Only provider implementations include this header;
+ * callers use kms/kms.h, where the struct is opaque.
+ */
+#ifndef KMS_PROVIDER_H
+#define KMS_PROVIDER_H
+
+#include "kms/kms.h"
+
+/*
+ * Provider operations. kms_wrap and kms_unwrap check arguments, build and split kms_id, and check the
+ * plaintext length, so the operations see only their own key id and may assume non-NULL pointers.
+ */
+struct kms_provider_ops {
+    /* Prefix of every kms_id this provider writes, such as "file"; contains no ':'. */
+    const char *name;
+
+    /* Writes the blob and the bare key id (without "<name>:") of the key it used, NUL-terminated. */
+    enum core_err (*wrap)(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
+                          size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
+                          char *key_id, size_t key_id_cap);
+
+    /*
+     * Takes the bare key id and writes at most dek_cap plaintext bytes and their count. Returns CORE_KMS for
+     * an unknown key id, and CORE_CRYPTO when authentication fails or the plaintext exceeds dek_cap.
+     */
+    enum core_err (*unwrap)(struct kms_provider *p, const char *key_id, const uint8_t *wrapped,
+                            size_t wrapped_len, const uint8_t *context, size_t context_len, uint8_t *dek,
+                            size_t dek_cap, size_t *dek_len);
+
+    /* Wipes key material and frees the provider; never called with NULL. */
+    void (*free)(struct kms_provider *p);
+};
+
+/* Providers embed this as the first member of their own struct and cast back in their operations. */
+struct kms_provider {
+    const struct kms_provider_ops *ops;
+};
+
+#endif

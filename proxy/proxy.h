@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal structures shared by the proxy's source files: a worker thread with
+ * its event loop, a client connection, the request it is serving, and the
+ * backend connection that request uses.
+ */
+#ifndef PROXY_H
+#define PROXY_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <llhttp.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core_err.h"
+#include "crypto/crypto_envelope.h"
+#include "crypto/crypto_stream.h"
+#include "kms/kms.h"
+#include "proxy/proxy_config.h"
+#include "s3/s3_error.h"
+#include "s3/s3_op.h"
+#include "s3/s3_request.h"
+#include "s3/s3_sigv4.h"
+
+/* Limits on what a peer may send before s3seal gives up on it. */
+#define PROXY_HEAD_MAX (64 * 1024)         /* request or response line plus headers */
+#define PROXY_HEADERS_MAX 128              /* header fields per message */
+#define PROXY_SMALL_BODY_MAX (2 * 1024 * 1024) /* bodies s3seal buffers: XML requests */
+#define PROXY_LIST_BODY_MAX (16 * 1024 * 1024) /* listing responses s3seal rewrites */
+
+/*
+ * Output above this many bytes stops reading from the other side; the
+ * reading resumes once the output drains below PROXY_LOW_WATER.
+ */
+#define PROXY_HIGH_WATER (512 * 1024)
+#define PROXY_LOW_WATER (128 * 1024)
+#define PROXY_READ_SLICE (64 * 1024)
+
+struct proxy_upstream;
+
+/* One thread, one event loop, one listening socket (SO_REUSEPORT). */
+struct proxy_worker {
+    int index;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    const struct proxy_config *cfg; /* borrowed; outlives the worker */
+    struct kms_provider *kms;       /* borrowed; shared by all workers */
+    struct proxy_upstream *idle;    /* owned list of idle keep-alive backend connections */
+    struct sockaddr_storage backend_addr; /* resolved once at start-up */
+    int backend_addr_len;
+    size_t idle_count;
+    pthread_t thread;
+};
+
+/* Growable storage for a message head; fields are offsets so it can grow. */
+struct proxy_head {
+    char *data; /* owned */
+    size_t len;
+    size_t cap;
+    size_t url_off, url_len;      /* request target, or the status text of a response */
+    size_t name_off[PROXY_HEADERS_MAX];
+    size_t name_len[PROXY_HEADERS_MAX];
+    size_t value_off[PROXY_HEADERS_MAX];
+    size_t value_len[PROXY_HEADERS_MAX];
+    size_t count;
+    bool in_value;
+    bool too_large;
+    struct s3_header views[PROXY_HEADERS_MAX]; /* filled by proxy_head_finish */
+};
+
+enum proxy_body_mode {
+    PROXY_BODY_NONE = 0, /* no request body */
+    PROXY_BODY_BUFFER,   /* small body: buffered, verified, then sent */
+    PROXY_BODY_SEAL,     /* object body: encrypted chunk by chunk on its way */
+    PROXY_BODY_DISCARD,  /* body of a request already answered by s3seal */
+};
+
+enum proxy_response_mode {
+    PROXY_RESPONSE_PASS = 0, /* forwarded unchanged */
+    PROXY_RESPONSE_OPEN,     /* encrypted object body: verified and decrypted */
+    PROXY_RESPONSE_HEAD,     /* encrypted object HEAD: plaintext size and headers */
+    PROXY_RESPONSE_LIST,     /* listing: buffered, sizes rewritten */
+};
+
+/* One client request and everything s3seal keeps for it. */
+struct proxy_request {
+    struct proxy_conn *conn; /* borrowed back-pointer */
+    char id[17];             /* request id, also sent as x-amz-request-id */
+    struct proxy_head head;  /* owned */
+    struct s3_request s3;    /* views into head */
+    struct s3_target target; /* owned */
+    struct s3_auth auth;     /* owned; wiped at the end */
+    const char *method;      /* static string from llhttp */
+    bool is_head_method;
+    bool keep_alive;
+    bool expect_continue;
+    bool has_body;
+    uint64_t content_length;
+
+    /* request body */
+    enum proxy_body_mode body_mode;
+    bool body_done;       /* the whole client body was read */
+    struct evbuffer *small_body; /* owned; PROXY_BODY_BUFFER */
+    EVP_MD_CTX *sha256;   /* owned; set when the client signed the payload hash */
+    EVP_MD_CTX *md5;      /* owned; set when the client sent Content-MD5 */
+    uint8_t content_md5[16];
+    struct crypto_stream seal; /* owned; PROXY_BODY_SEAL */
+    struct crypto_envelope_headers *envelope; /* owned; metadata for the sealed object */
+    uint8_t *plain;       /* owned; one chunk of plaintext being gathered */
+    size_t plain_fill;
+    uint8_t *cipher;      /* owned; one sealed chunk */
+    size_t cipher_held;   /* bytes of the final sealed chunk not yet sent */
+    uint64_t body_received;
+
+    /* upstream side */
+    struct proxy_upstream *up; /* owned while the request runs */
+    bool upstream_sent_all;    /* every request byte is queued to the backend */
+
+    /* response */
+    enum proxy_response_mode response_mode;
+    int status;
+    bool response_started; /* a status line went to the client */
+    bool response_done;
+    bool response_chunked; /* s3seal frames the body to the client with chunked encoding */
+    struct evbuffer *pending_head; /* owned; response head held back until the first chunk verified */
+    struct evbuffer *list_body;    /* owned; PROXY_RESPONSE_LIST */
+    struct crypto_stream open;     /* owned; PROXY_RESPONSE_OPEN */
+    uint64_t plain_length;
+    bool open_started;
+};
+
+enum proxy_conn_state {
+    PROXY_CONN_READING_HEAD = 0,
+    PROXY_CONN_READING_BODY,
+    PROXY_CONN_WAITING_RESPONSE, /* client body done; the response is on its way */
+    PROXY_CONN_CLOSING,          /* flush output, then close */
+};
+
+/* A client connection. */
+struct proxy_conn {
+    struct proxy_worker *worker; /* borrowed */
+    struct bufferevent *bev;     /* owned */
+    llhttp_t parser;
+    llhttp_settings_t settings;
+    enum proxy_conn_state state;
+    struct proxy_request *req; /* owned; the request being served, or NULL */
+    bool paused_for_upstream;  /* reading stopped until the backend output drains */
+    bool in_parser;            /* inside llhttp_execute: frees are deferred */
+    bool dead;                 /* free at the next safe point */
+    char peer[64];
+};
+
+/* A connection to the backend. */
+struct proxy_upstream {
+    struct proxy_worker *worker;  /* borrowed */
+    struct bufferevent *bev;      /* owned */
+    llhttp_t parser;
+    llhttp_settings_t settings;
+    struct proxy_request *req;    /* borrowed; NULL while idle */
+    struct proxy_head head;       /* owned; the response head */
+    struct proxy_upstream *next;  /* idle list link */
+    bool connected;
+    bool reusable;
+    bool in_parser;
+    bool paused_for_client;
+    bool release_pending; /* released inside a parser callback; finished after llhttp_execute */
+    bool release_reusable;
+    enum s3_error_code failure; /* set by a parser callback that gave up on the response */
+};
+
+/* proxy_head.c */
+void proxy_head_reset(struct proxy_head *h);
+void proxy_head_cleanup(struct proxy_head *h);
+int proxy_head_on_url(struct proxy_head *h, const char *at, size_t len);
+int proxy_head_on_field(struct proxy_head *h, const char *at, size_t len);
+int proxy_head_on_value(struct proxy_head *h, const char *at, size_t len);
+void proxy_head_finish(struct proxy_head *h);
+const struct s3_header *proxy_head_find(const struct proxy_head *h, const char *lower_name);
+bool proxy_header_is(const struct s3_header *hd, const char *lower_name);
+bool proxy_header_has_prefix(const struct s3_header *hd, const char *lower_prefix);
+
+/* proxy_conn.c */
+void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct sockaddr *addr, int addr_len);
+void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, const char *message,
+                           const struct s3_error_extra *extra, size_t extra_count);
+void proxy_conn_response_done(struct proxy_conn *c);
+void proxy_conn_abort(struct proxy_conn *c, const char *why);
+void proxy_conn_resume_reading(struct proxy_conn *c);
+void proxy_conn_maybe_free(struct proxy_conn *c);
+struct evbuffer *proxy_conn_output(struct proxy_conn *c);
+void proxy_add_date_header(struct evbuffer *out);
+
+/* proxy_forward.c */
+enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;
+
+/* proxy_body.c */
+enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
+enum core_err proxy_body_feed(struct proxy_request *req, const uint8_t *data, size_t len,
+                              enum s3_error_code *error) CORE_WARN_UNUSED;
+enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
+void proxy_body_cleanup(struct proxy_request *req);
+
+/* proxy_upstream.c */
+enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_request *req,
+                                     struct proxy_upstream **out) CORE_WARN_UNUSED;
+struct evbuffer *proxy_upstream_output(struct proxy_upstream *up);
+void proxy_upstream_release(struct proxy_upstream *up, bool reusable);
+void proxy_upstream_resume_reading(struct proxy_upstream *up);
+void proxy_upstream_drop_pool(struct proxy_worker *w);
+
+/* proxy_response.c */
+enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;
+enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
+enum core_err proxy_response_finish(struct proxy_request *req) CORE_WARN_UNUSED;
+void proxy_response_cleanup(struct proxy_request *req);
+
+#endif

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Configuration loading. Every setting has one row in the settings table
+ * below: its environment variable, its place in the INI file, its default and
+ * its help text, so the help output and the parser cannot drift apart.
+ */
+#include "proxy/proxy_config.h"
+
+#include <ini.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core_log.h"
+
+enum setting_id {
+    SET_LISTEN = 0,
+    SET_WORKERS,
+    SET_BACKEND_URL,
+    SET_BACKEND_REGION,
+    SET_BACKEND_ACCESS_KEY_ID,
+    SET_BACKEND_SECRET_ACCESS_KEY,
+    SET_REGION,
+    SET_ACCESS_KEY_ID,
+    SET_SECRET_ACCESS_KEY,
+    SET_CREDENTIALS_FILE,
+    SET_KEY_FILE,
+    SET_LOG_LEVEL,
+    SET_CLIENT_TIMEOUT,
+    SET_BACKEND_TIMEOUT,
+    SET_COUNT,
+};
+
+struct setting {
+    const char *env;
+    const char *section;
+    const char *key;
+    const char *default_value; /* NULL = no default */
+    const char *help;
+};
+
+static const struct setting settings[SET_COUNT] = {
+    [SET_LISTEN] = {"S3SEAL_LISTEN", "server", "listen", "127.0.0.1:8080",
+                    "Address and port to accept S3 clients on (IPv6 as [::1]:8080)."},
+    [SET_WORKERS] = {"S3SEAL_WORKERS", "server", "workers", NULL,
+                     "Number of worker threads, each with its own event loop (default: one per CPU)."},
+    [SET_BACKEND_URL] = {"S3SEAL_BACKEND_URL", "backend", "url", NULL,
+                         "Required. Base URL of the S3 backend, for example http://127.0.0.1:9000."},
+    [SET_BACKEND_REGION] = {"S3SEAL_BACKEND_REGION", "backend", "region", "us-east-1",
+                            "Region that requests to the backend are signed for."},
+    [SET_BACKEND_ACCESS_KEY_ID] = {"S3SEAL_BACKEND_ACCESS_KEY_ID", "backend", "access_key_id", NULL,
+                                   "Required. Access key id s3seal signs backend requests with."},
+    [SET_BACKEND_SECRET_ACCESS_KEY] = {"S3SEAL_BACKEND_SECRET_ACCESS_KEY", "backend", "secret_access_key", NULL,
+                                       "Required. Secret access key for the backend access key id."},
+    [SET_REGION] = {"S3SEAL_REGION", "clients", "region", NULL,
+                    "Region clients must sign for (default: the backend region)."},
+    [SET_ACCESS_KEY_ID] = {"S3SEAL_ACCESS_KEY_ID", "clients", "access_key_id", NULL,
+                           "Access key id that clients sign with. This or a credentials file is required."},
+    [SET_SECRET_ACCESS_KEY] = {"S3SEAL_SECRET_ACCESS_KEY", "clients", "secret_access_key", NULL,
+                               "Secret access key for S3SEAL_ACCESS_KEY_ID."},
+    [SET_CREDENTIALS_FILE] = {"S3SEAL_CREDENTIALS_FILE", "clients", "credentials_file", NULL,
+                              "File with one client per line: '<access key id> <secret access key>'; "
+                              "must not be readable by group or others."},
+    [SET_KEY_FILE] = {"S3SEAL_KEY_FILE", "kms", "key_file", NULL,
+                      "Required. Master key file made by 's3seal keygen'; must have mode 0600 or stricter."},
+    [SET_LOG_LEVEL] = {"S3SEAL_LOG_LEVEL", "server", "log_level", "notice",
+                       "One of error, warn, notice, info, debug."},
+    [SET_CLIENT_TIMEOUT] = {"S3SEAL_CLIENT_TIMEOUT", "server", "client_timeout", "60",
+                            "Seconds a client connection may stay idle, or stall while sending or receiving."},
+    [SET_BACKEND_TIMEOUT] = {"S3SEAL_BACKEND_TIMEOUT", "backend", "timeout", "60",
+                             "Seconds to wait for the backend to connect, accept data or answer."},
+};
+
+struct raw_config {
+    char *values[SET_COUNT]; /* owned; NULL when unset */
+    char *origin[SET_COUNT]; /* owned; where the value came from, for messages */
+    const char *path;
+    int parse_error;
+};
+
+static void raw_set(struct raw_config *raw, enum setting_id id, const char *value, const char *origin)
+{
+    if (raw->values[id] != NULL) {
+        OPENSSL_clear_free(raw->values[id], strlen(raw->values[id]));
+    }
+    free(raw->origin[id]);
+    raw->values[id] = strdup(value);
+    raw->origin[id] = strdup(origin);
+}
+
+static void raw_cleanup(struct raw_config *raw)
+{
+    for (int i = 0; i < SET_COUNT; i++) {
+        if (raw->values[i] != NULL) {
+            OPENSSL_clear_free(raw->values[i], strlen(raw->values[i]));
+        }
+        free(raw->origin[i]);
+    }
+}
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    struct raw_config *raw = user;
+
+    for (int i = 0; i < SET_COUNT; i++) {
+        if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, name) == 0) {
+            char origin[512];
+
+            snprintf(origin, sizeof(origin), "[%s] %s in %s", section, name, raw->path);
+            raw_set(raw, (enum setting_id)i, value, origin);
+            return 1;
+        }
+    }
+    core_log(CORE_LOG_ERROR, "config", "unknown setting [%s] %s in %s", section, name, raw->path);
+    raw->parse_error = 1;
+    return 0;
+}
+
+static enum core_err read_sources(const char *config_path, struct raw_config *raw, char *err, size_t err_cap)
+{
+    for (int i = 0; i < SET_COUNT; i++) {
+        if (settings[i].default_value != NULL) {
+            raw_set(raw, (enum setting_id)i, settings[i].default_value, "the default");
+        }
+    }
+
+    if (config_path != NULL) {
+        int line;
+
+        raw->path = config_path;
+        line = ini_parse(config_path, on_ini_entry, raw);
+        if (line < 0) {
+            snprintf(err, err_cap, "cannot open configuration file %s; check the path given to --config",
+                     config_path);
+            return CORE_CONFIG;
+        }
+        if (line > 0) {
+            snprintf(err, err_cap, "configuration file %s line %d: invalid or unknown setting", config_path,
+                     line);
+            return CORE_CONFIG;
+        }
+    }
+
+    for (int i = 0; i < SET_COUNT; i++) {
+        const char *value = getenv(settings[i].env);
+
+        if (value != NULL && value[0] != '\0') {
+            raw_set(raw, (enum setting_id)i, value, settings[i].env);
+        }
+    }
+    return CORE_OK;
+}
+
+static enum core_err parse_host_port(const char *value, char **host, char **port)
+{
+    const char *colon;
+    const char *host_start = value;
+    size_t host_len;
+
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+
+        if (close == NULL || close[1] != ':') {
+            return CORE_CONFIG;
+        }
+        host_start = value + 1;
+        host_len = (size_t)(close - host_start);
+        colon = close + 1;
+    } else {
+        colon = strrchr(value, ':');
+        if (colon == NULL) {
+            return CORE_CONFIG;
+        }
+        host_len = (size_t)(colon - value);
+    }
+    if (host_len == 0 || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
+        return CORE_CONFIG;
+    }
+    *host = strndup(host_start, host_len);
+    *port = strdup(colon + 1);
+    return CORE_OK;
+}
+
+static enum core_err parse_backend_url(struct proxy_config *cfg, const char *url, char *err, size_t err_cap,
+                                       const char *origin)
+{
+    const char *authority;
+    size_t authority_len;
+    char *hostport;
+    enum core_err rc;
+
+    if (strncasecmp(url, "https://", 8) == 0) {
+        /* TODO: TLS to the backend is not implemented yet; https URLs are rejected at start-up. */
+        snprintf(err, err_cap, "%s: https backends are not supported yet; use an http:// URL on a trusted network",
+                 origin);
+        return CORE_CONFIG;
+    }
+    if (strncasecmp(url, "http://", 7) != 0) {
+        snprintf(err, err_cap, "%s: invalid backend URL '%s'; expected http://HOST:PORT", origin, url);
+        return CORE_CONFIG;
+    }
+    authority = url + 7;
+    authority_len = strcspn(authority, "/");
+    if (authority[authority_len] == '/' && authority[authority_len + 1] != '\0') {
+        snprintf(err, err_cap, "%s: backend URL '%s' has a path; give only http://HOST:PORT", origin, url);
+        return CORE_CONFIG;
+    }
+    cfg->backend_host_header = strndup(authority, authority_len);
+
+    /* without a port the URL means port 80, which is also what the Host header then omits */
+    if (strchr(cfg->backend_host_header, ':') == NULL || cfg->backend_host_header[authority_len - 1] == ']') {
+        if (asprintf(&hostport, "%s:80", cfg->backend_host_header) < 0) {
+            return CORE_NOMEM;
+        }
+    } else {
+        hostport = strdup(cfg->backend_host_header);
+    }
+    rc = parse_host_port(hostport, &cfg->backend_host, &cfg->backend_port);
+    free(hostport);
+    if (rc != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid backend URL '%s'; expected http://HOST:PORT", origin, url);
+    }
+    return rc;
+}
+
+static enum core_err parse_positive(const char *value, int max, int *out)
+{
+    char *end;
+    long v = strtol(value, &end, 10);
+
+    if (*value == '\0' || *end != '\0' || v <= 0 || v > max) {
+        return CORE_CONFIG;
+    }
+    *out = (int)v;
+    return CORE_OK;
+}
+
+static enum core_err add_client(struct proxy_config *cfg, const char *id, const char *secret)
+{
+    struct proxy_client_credential *grown;
+
+    grown = realloc(cfg->clients, (cfg->client_count + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        return CORE_NOMEM;
+    }
+    cfg->clients = grown;
+    grown[cfg->client_count].access_key_id = strdup(id);
+    grown[cfg->client_count].secret_access_key = strdup(secret);
+    cfg->client_count++;
+    return CORE_OK;
+}
+
+static enum core_err load_credentials_file(struct proxy_config *cfg, const char *path, char *err, size_t err_cap)
+{
+    char line[1024];
+    int lineno = 0;
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    enum core_err rc = CORE_OK;
+
+    if (f == NULL) {
+        snprintf(err, err_cap, "cannot open credentials file %s; check S3SEAL_CREDENTIALS_FILE", path);
+        return CORE_CONFIG;
+    }
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+        snprintf(err, err_cap, "credentials file %s is readable by group or others (mode %04o); run chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 07777), path);
+        fclose(f);
+        return CORE_CONFIG;
+    }
+    while (rc == CORE_OK && fgets(line, sizeof(line), f) != NULL) {
+        char id[256];
+        char secret[256];
+        char extra[2];
+
+        lineno++;
+        if (line[strspn(line, " \t\r\n")] == '\0' || line[strspn(line, " \t")] == '#') {
+            continue;
+        }
+        if (sscanf(line, "%255s %255s %1s", id, secret, extra) != 2) {
+            snprintf(err, err_cap, "credentials file %s line %d: expected '<access key id> <secret access key>'",
+                     path, lineno);
+            rc = CORE_CONFIG;
+        } else {
+            rc = add_client(cfg, id, secret);
+        }
+        OPENSSL_cleanse(secret, sizeof(secret));
+    }
+    OPENSSL_cleanse(line, sizeof(line));
+    fclose(f);
+    return rc;
+}
+
+static enum core_err require(const struct raw_config *raw, enum setting_id id, char *err, size_t err_cap)
+{
+    if (raw->values[id] == NULL) {
+        snprintf(err, err_cap, "missing setting %s (or [%s] %s in the configuration file): %s", settings[id].env,
+                 settings[id].section, settings[id].key, settings[id].help);
+        return CORE_CONFIG;
+    }
+    return CORE_OK;
+}
+
+static enum core_err apply_server(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
+{
+    int level;
+
+    if (parse_host_port(raw->values[SET_LISTEN], &cfg->listen_host, &cfg->listen_port) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid listen address '%s'; expected HOST:PORT such as 127.0.0.1:8080",
+                 raw->origin[SET_LISTEN], raw->values[SET_LISTEN]);
+        return CORE_CONFIG;
+    }
+
+    cfg->workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg->workers < 1) {
+        cfg->workers = 1;
+    }
+    if (raw->values[SET_WORKERS] != NULL && parse_positive(raw->values[SET_WORKERS], 256, &cfg->workers) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid worker count '%s'; expected 1 to 256", raw->origin[SET_WORKERS],
+                 raw->values[SET_WORKERS]);
+        return CORE_CONFIG;
+    }
+
+    level = core_log_level_parse(raw->values[SET_LOG_LEVEL]);
+    if (level < 0) {
+        snprintf(err, err_cap, "%s: invalid log level '%s'; expected error, warn, notice, info or debug",
+                 raw->origin[SET_LOG_LEVEL], raw->values[SET_LOG_LEVEL]);
+        return CORE_CONFIG;
+    }
+    cfg->log_level = level;
+
+    if (parse_positive(raw->values[SET_CLIENT_TIMEOUT], 86400, &cfg->client_timeout_s) != CORE_OK ||
+        parse_positive(raw->values[SET_BACKEND_TIMEOUT], 86400, &cfg->backend_timeout_s) != CORE_OK) {
+        snprintf(err, err_cap, "invalid timeout in %s or %s; expected whole seconds from 1 to 86400",
+                 raw->origin[SET_CLIENT_TIMEOUT], raw->origin[SET_BACKEND_TIMEOUT]);
+        return CORE_CONFIG;
+    }
+    return CORE_OK;
+}
+
+static enum core_err apply_backend(struct proxy_config *cfg, const struct raw_config *raw, char *err,
+                                   size_t err_cap)
+{
+    CORE_TRY(require(raw, SET_BACKEND_URL, err, err_cap));
+    CORE_TRY(require(raw, SET_BACKEND_ACCESS_KEY_ID, err, err_cap));
+    CORE_TRY(require(raw, SET_BACKEND_SECRET_ACCESS_KEY, err, err_cap));
+    CORE_TRY(parse_backend_url(cfg, raw->values[SET_BACKEND_URL], err, err_cap, raw->origin[SET_BACKEND_URL]));
+
+    cfg->backend_region = strdup(raw->values[SET_BACKEND_REGION]);
+    cfg->backend_access_key_id = strdup(raw->values[SET_BACKEND_ACCESS_KEY_ID]);
+    cfg->backend_secret_access_key = strdup(raw->values[SET_BACKEND_SECRET_ACCESS_KEY]);
+    return CORE_OK;
+}
+
+static enum core_err apply_clients(struct proxy_config *cfg, const struct raw_config *raw, char *err,
+                                   size_t err_cap)
+{
+    const char *region = raw->values[SET_REGION] ? raw->values[SET_REGION] : raw->values[SET_BACKEND_REGION];
+
+    cfg->region = strdup(region);
+
+    if ((raw->values[SET_ACCESS_KEY_ID] == NULL) != (raw->values[SET_SECRET_ACCESS_KEY] == NULL)) {
+        snprintf(err, err_cap, "S3SEAL_ACCESS_KEY_ID and S3SEAL_SECRET_ACCESS_KEY must be set together");
+        return CORE_CONFIG;
+    }
+    if (raw->values[SET_ACCESS_KEY_ID] != NULL) {
+        CORE_TRY(add_client(cfg, raw->values[SET_ACCESS_KEY_ID], raw->values[SET_SECRET_ACCESS_KEY]));
+    }
+    if (raw->values[SET_CREDENTIALS_FILE] != NULL) {
+        CORE_TRY(load_credentials_file(cfg, raw->values[SET_CREDENTIALS_FILE], err, err_cap));
+    }
+    if (cfg->client_count == 0) {
+        snprintf(err, err_cap,
+                 "no client credentials: set S3SEAL_ACCESS_KEY_ID and S3SEAL_SECRET_ACCESS_KEY, "
+                 "or S3SEAL_CREDENTIALS_FILE");
+        return CORE_CONFIG;
+    }
+
+    CORE_TRY(require(raw, SET_KEY_FILE, err, err_cap));
+    cfg->key_file = strdup(raw->values[SET_KEY_FILE]);
+    return CORE_OK;
+}
+
+enum core_err proxy_config_load(const char *config_path, struct proxy_config **out, char *err, size_t err_cap)
+{
+    struct raw_config raw = {0};
+    struct proxy_config *cfg = calloc(1, sizeof(*cfg));
+    enum core_err rc;
+
+    if (cfg == NULL) {
+        return CORE_NOMEM;
+    }
+
+    rc = read_sources(config_path, &raw, err, err_cap);
+    if (rc == CORE_OK) {
+        rc = apply_server(cfg, &raw, err, err_cap);
+    }
+    if (rc == CORE_OK) {
+        rc = apply_backend(cfg, &raw, err, err_cap);
+    }
+    if (rc == CORE_OK) {
+        rc = apply_clients(cfg, &raw, err, err_cap);
+    }
+
+    raw_cleanup(&raw);
+    if (rc != CORE_OK) {
+        proxy_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return CORE_OK;
+}
+
+static void free_secret(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_clear_free(s, strlen(s));
+    }
+}
+
+void proxy_config_free(struct proxy_config *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < cfg->client_count; i++) {
+        free(cfg->clients[i].access_key_id);
+        free_secret(cfg->clients[i].secret_access_key);
+    }
+    free(cfg->clients);
+    free(cfg->listen_host);
+    free(cfg->listen_port);
+    free(cfg->backend_host);
+    free(cfg->backend_port);
+    free(cfg->backend_host_header);
+    free(cfg->backend_region);
+    free(cfg->backend_access_key_id);
+    free_secret(cfg->backend_secret_access_key);
+    free(cfg->region);
+    free(cfg->key_file);
+    free(cfg);
+}
+
+const char *proxy_config_find_secret(const struct proxy_config *cfg, const char *access_key_id)
+{
+    for (size_t i = 0; i < cfg->client_count; i++) {
+        if (strcmp(cfg->clients[i].access_key_id, access_key_id) == 0) {
+            return cfg->clients[i].secret_access_key;
+        }
+    }
+    return NULL;
+}
+
+void proxy_config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (environment variable, then its place in the --config INI file):\n\n");
+    for (int i = 0; i < SET_COUNT; i++) {
+        fprintf(out, "  %s  ([%s] %s)\n      %s\n", settings[i].env, settings[i].section, settings[i].key,
+                settings[i].help);
+        if (settings[i].default_value != NULL) {
+            fprintf(out, "      Default: %s\n", settings[i].default_value);
+        }
+    }
+    fprintf(out, "\nEnvironment variables override the configuration file.\n");
+}

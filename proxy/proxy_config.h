@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Server settings: defaults, an optional INI file, then S3SEAL_* environment
+ * variables, which win so that a sidecar is configured by environment alone.
+ */
+#ifndef PROXY_CONFIG_H
+#define PROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/core_err.h"
+
+struct proxy_client_credential {
+    char *access_key_id;     /* owned */
+    char *secret_access_key; /* owned; never logged */
+};
+
+struct proxy_config {
+    char *listen_host; /* owned; numeric address */
+    char *listen_port; /* owned */
+    int workers;
+
+    char *backend_host; /* owned; host part of S3SEAL_BACKEND_URL */
+    char *backend_port; /* owned */
+    char *backend_host_header; /* owned; "host" or "host:port" exactly as signed */
+    char *backend_region;
+    char *backend_access_key_id;
+    char *backend_secret_access_key; /* owned; never logged */
+
+    char *region; /* owned; the region clients sign for */
+    struct proxy_client_credential *clients; /* owned array */
+    size_t client_count;
+
+    char *key_file; /* owned; path of the local master key file */
+    int log_level;
+    int client_timeout_s;
+    int backend_timeout_s;
+};
+
+/*
+ * Loads the configuration: defaults, then the INI file at config_path when it
+ * is not NULL, then the environment. On failure writes a message naming the
+ * setting and the fix into err and returns CORE_CONFIG. The caller owns *out
+ * and releases it with proxy_config_free.
+ */
+enum core_err proxy_config_load(const char *config_path, struct proxy_config **out, char *err, size_t err_cap)
+    CORE_WARN_UNUSED;
+
+/* Releases the configuration and wipes the secrets in it; NULL is fine. */
+void proxy_config_free(struct proxy_config *cfg);
+
+/* Returns the secret for access_key_id, or NULL when the key id is unknown. */
+const char *proxy_config_find_secret(const struct proxy_config *cfg, const char *access_key_id);
+
+/* Writes the description of every setting, for `s3seal serve --help`. */
+void proxy_config_print_help(FILE *out);
+
+#endif

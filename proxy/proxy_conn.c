@@ -1,0 +1,662 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Client connections: reads requests with llhttp, authenticates them, picks
+ * what s3seal does with each operation, and writes S3 error responses. One
+ * request is served at a time per connection; pipelined requests wait in the
+ * input buffer until the previous response is complete.
+ */
+#include <event2/bufferevent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core_log.h"
+#include "crypto/crypto_envelope.h"
+#include "proxy/proxy.h"
+#include "s3/s3_uri.h"
+
+static void process_input(struct proxy_conn *c);
+static void advance(struct proxy_conn *c);
+
+struct evbuffer *proxy_conn_output(struct proxy_conn *c)
+{
+    return bufferevent_get_output(c->bev);
+}
+
+void proxy_add_date_header(struct evbuffer *out)
+{
+    char date[64];
+
+    if (s3_http_date(time(NULL), date, sizeof(date)) == CORE_OK) {
+        evbuffer_add_printf(out, "Date: %s\r\n", date);
+    }
+}
+
+static void make_request_id(char id[17])
+{
+    static const char hex[] = "0123456789ABCDEF";
+    uint8_t raw[8] = {0};
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        /* a request id only correlates logs; a weak one is better than none */
+        uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)id;
+
+        memcpy(raw, &t, sizeof(raw));
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        id[2 * i] = hex[raw[i] >> 4];
+        id[2 * i + 1] = hex[raw[i] & 15];
+    }
+    id[16] = '\0';
+}
+
+static void request_free(struct proxy_request *req)
+{
+    if (req == NULL) {
+        return;
+    }
+    if (req->up != NULL) {
+        proxy_upstream_release(req->up, false);
+        req->up = NULL;
+    }
+    proxy_body_cleanup(req);
+    proxy_response_cleanup(req);
+    s3_target_cleanup(&req->target);
+    s3_auth_cleanup(&req->auth);
+    proxy_head_cleanup(&req->head);
+    free(req);
+}
+
+static void conn_free(struct proxy_conn *c)
+{
+    request_free(c->req);
+    c->req = NULL;
+    if (c->bev != NULL) {
+        bufferevent_free(c->bev);
+    }
+    free(c);
+}
+
+void proxy_conn_maybe_free(struct proxy_conn *c)
+{
+    if (c->dead && !c->in_parser) {
+        conn_free(c);
+    }
+}
+
+void proxy_conn_abort(struct proxy_conn *c, const char *why)
+{
+    core_log(CORE_LOG_WARN, "proxy", "closing client connection: %s r=%s peer=%s", why,
+             c->req ? c->req->id : "-", c->peer);
+    c->dead = true;
+}
+
+void proxy_conn_response_done(struct proxy_conn *c)
+{
+    if (c->req != NULL) {
+        c->req->response_done = true;
+    }
+    if (!c->in_parser) {
+        advance(c);
+    }
+}
+
+void proxy_conn_resume_reading(struct proxy_conn *c)
+{
+    if (c->paused_for_upstream) {
+        c->paused_for_upstream = false;
+        if (!c->in_parser) {
+            advance(c);
+        }
+    }
+}
+
+static void log_rejection(const struct proxy_request *req, enum s3_error_code code, const char *message)
+{
+    const char *op = s3_op_name(req->target.op);
+    enum core_log_level level = s3_error_status(code) >= 500 ? CORE_LOG_ERROR : CORE_LOG_WARN;
+
+    core_log(level, "proxy", "%s %s: %d %s%s%s r=%s peer=%s op=%s", req->method ? req->method : "-",
+             req->target.bucket ? req->target.bucket : "-", s3_error_status(code), s3_error_name(code),
+             message ? ": " : "", message ? message : "", req->id, req->conn->peer, op ? op : "-");
+}
+
+void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, const char *message,
+                           const struct s3_error_extra *extra, size_t extra_count)
+{
+    struct proxy_conn *c = req->conn;
+    struct evbuffer *out = proxy_conn_output(c);
+    char resource[1100];
+    char *xml = NULL;
+    size_t xml_len = 0;
+    int status = s3_error_status(code);
+
+    log_rejection(req, code, message);
+
+    if (req->response_started) {
+        /* the client already has a status line; only a cut connection can signal the failure */
+        proxy_conn_abort(c, "error after the response started");
+        return;
+    }
+
+    snprintf(resource, sizeof(resource), "/%s%s%.*s", req->target.bucket ? req->target.bucket : "",
+             req->target.key ? "/" : "", (int)req->target.key_len, req->target.key ? req->target.key : "");
+    if (s3_error_xml(code, message, resource, req->id, extra, extra_count, &xml, &xml_len) != CORE_OK) {
+        proxy_conn_abort(c, "cannot build an error response");
+        return;
+    }
+
+    /* an unread request body would be parsed as the next request: close instead */
+    if (!req->body_done && req->has_body) {
+        req->keep_alive = false;
+    }
+
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, s3_error_name(code));
+    evbuffer_add_printf(out, "Content-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
+    proxy_add_date_header(out);
+    evbuffer_add_printf(out, "Content-Length: %zu\r\n", req->is_head_method ? (size_t)0 : xml_len);
+    evbuffer_add_printf(out, "Connection: %s\r\n\r\n", req->keep_alive ? "keep-alive" : "close");
+    if (!req->is_head_method) {
+        evbuffer_add(out, xml, xml_len);
+    }
+    free(xml);
+
+    req->response_started = true;
+    if (req->up != NULL) {
+        proxy_upstream_release(req->up, false);
+        req->up = NULL;
+    }
+    proxy_conn_response_done(c);
+}
+
+/* Returns the secret of a client access key id for the SigV4 verifier. */
+static const struct s3_credential *lookup_credential(void *arg, const char *access_key_id)
+{
+    struct proxy_request *req = arg;
+    static __thread struct s3_credential found;
+    const char *secret = proxy_config_find_secret(req->conn->worker->cfg, access_key_id);
+
+    if (secret == NULL) {
+        return NULL;
+    }
+    found.access_key_id = access_key_id;
+    found.secret_access_key = secret;
+    return &found;
+}
+
+static bool authenticate(struct proxy_request *req)
+{
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+    enum core_err rc = s3_sigv4_verify(&req->s3, lookup_credential, req, time(NULL), &req->auth);
+
+    if (rc == CORE_OK && req->auth.error == S3_ERR_NONE && strcmp(req->auth.region, cfg->region) != 0) {
+        char message[256];
+
+        snprintf(message, sizeof(message), "the region '%.64s' is wrong; expecting '%.64s'", req->auth.region,
+                 cfg->region);
+        proxy_conn_send_error(req, S3_ERR_AUTHORIZATION_HEADER_MALFORMED, message, NULL, 0);
+        return false;
+    }
+    if (rc == CORE_OK && req->auth.error == S3_ERR_NONE) {
+        return true;
+    }
+
+    if (req->auth.error == S3_ERR_REQUEST_TIME_TOO_SKEWED) {
+        char server_time[17];
+        struct s3_error_extra extra[3] = {
+            {"RequestTime", req->auth.request_time},
+            {"ServerTime", server_time},
+            {"MaxAllowedSkewMilliseconds", "900000"},
+        };
+
+        s3_sigv4_amz_date(time(NULL), server_time);
+        proxy_conn_send_error(req, S3_ERR_REQUEST_TIME_TOO_SKEWED, NULL, extra, 3);
+        return false;
+    }
+    if (req->auth.error == S3_ERR_INVALID_ACCESS_KEY_ID) {
+        struct s3_error_extra extra[1] = {{"AWSAccessKeyId", req->auth.access_key_id}};
+
+        proxy_conn_send_error(req, S3_ERR_INVALID_ACCESS_KEY_ID, NULL, extra, 1);
+        return false;
+    }
+    proxy_conn_send_error(req, req->auth.error != S3_ERR_NONE ? req->auth.error : S3_ERR_ACCESS_DENIED, NULL,
+                          NULL, 0);
+    return false;
+}
+
+/* Rejects client metadata in s3seal's own namespace, which would forge an envelope. */
+static bool has_reserved_metadata(const struct proxy_request *req)
+{
+    static const char prefix[] = "x-amz-meta-" CRYPTO_META_PREFIX;
+
+    for (size_t i = 0; i < req->head.count; i++) {
+        if (proxy_header_has_prefix(&req->head.views[i], prefix)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Decides what s3seal does with an operation: forward it unchanged, encrypt
+ * its body, or refuse it because it would store or reveal data in a way
+ * s3seal cannot protect yet.
+ */
+static bool check_operation(struct proxy_request *req)
+{
+    switch (req->target.op) {
+    case S3_OP_LIST_BUCKETS:
+    case S3_OP_CREATE_BUCKET:
+    case S3_OP_DELETE_BUCKET:
+    case S3_OP_HEAD_BUCKET:
+    case S3_OP_LIST_OBJECTS:
+    case S3_OP_LIST_OBJECTS_V2:
+    case S3_OP_LIST_OBJECT_VERSIONS:
+    case S3_OP_BUCKET_SUBRESOURCE:
+    case S3_OP_DELETE_OBJECTS:
+    case S3_OP_DELETE_OBJECT:
+    case S3_OP_OBJECT_SUBRESOURCE:
+    case S3_OP_HEAD_OBJECT:
+    case S3_OP_ABORT_MULTIPART_UPLOAD:
+    case S3_OP_LIST_MULTIPART_UPLOADS:
+        return true;
+    case S3_OP_GET_OBJECT:
+        if (proxy_head_find(&req->head, "range") != NULL) {
+            /* TODO: ranged GETs need the plaintext-to-ciphertext range mapping; until then they are refused. */
+            proxy_conn_send_error(req, S3_ERR_NOT_IMPLEMENTED, "ranged GET is not supported by s3seal yet", NULL,
+                                  0);
+            return false;
+        }
+        return true;
+    case S3_OP_PUT_OBJECT:
+        if (has_reserved_metadata(req)) {
+            proxy_conn_send_error(req, S3_ERR_INVALID_ARGUMENT,
+                                  "metadata names starting with " CRYPTO_META_PREFIX " are reserved by s3seal",
+                                  NULL, 0);
+            return false;
+        }
+        return true;
+    default:
+        break;
+    }
+    {
+        char message[128];
+
+        snprintf(message, sizeof(message), "s3seal does not support %s yet", s3_op_name(req->target.op));
+        proxy_conn_send_error(req, S3_ERR_NOT_IMPLEMENTED, message, NULL, 0);
+    }
+    return false;
+}
+
+static bool parse_content_length(struct proxy_request *req)
+{
+    const struct s3_header *te = proxy_head_find(&req->head, "transfer-encoding");
+
+    /* TODO: aws-chunked and HTTP-chunked request bodies are not decoded yet; S3 answers 411 without a length. */
+    if (te != NULL) {
+        proxy_conn_send_error(req, S3_ERR_MISSING_CONTENT_LENGTH,
+                              "request bodies without Content-Length are not supported", NULL, 0);
+        return false;
+    }
+    req->content_length = req->conn->parser.content_length;
+    req->has_body = (req->conn->parser.flags & F_CONTENT_LENGTH) != 0 && req->content_length > 0;
+    return true;
+}
+
+static bool classify(struct proxy_request *req)
+{
+    if (s3_op_classify(&req->s3, &req->target) != CORE_OK) {
+        proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST, "invalid bucket or object name in the request path",
+                              NULL, 0);
+        return false;
+    }
+    return true;
+}
+
+/* Handles a complete request head; returns after the request is answered or forwarded. */
+static void request_begin(struct proxy_conn *c)
+{
+    struct proxy_request *req = c->req;
+    enum s3_error_code error = S3_ERR_NONE;
+    const struct s3_header *expect;
+
+    proxy_head_finish(&req->head);
+    req->method = llhttp_method_name(c->parser.method);
+    req->is_head_method = c->parser.method == HTTP_HEAD;
+    req->keep_alive = llhttp_should_keep_alive(&c->parser) != 0;
+    req->s3.method = req->method;
+    req->s3.target = req->head.data + req->head.url_off;
+    req->s3.target_len = req->head.url_len;
+    req->s3.headers = req->head.views;
+    req->s3.header_count = req->head.count;
+    expect = proxy_head_find(&req->head, "expect");
+    req->expect_continue = expect != NULL && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
+
+    if (!parse_content_length(req) || !classify(req) || !authenticate(req) || !check_operation(req)) {
+        return;
+    }
+
+    if (proxy_body_prepare(req, &error) != CORE_OK) {
+        proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        return;
+    }
+    if (proxy_forward_start(req) != CORE_OK) {
+        if (!req->response_started) {
+            proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "cannot reach the backend", NULL, 0);
+        }
+        return;
+    }
+
+    /* RFC 9110 section 10.1.1: the interim response tells the client to send the body */
+    if (req->expect_continue && req->has_body) {
+        evbuffer_add_printf(proxy_conn_output(c), "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    core_log(CORE_LOG_DEBUG, "proxy", "%s op=%s bucket=%s r=%s", req->method, s3_op_name(req->target.op),
+             req->target.bucket ? req->target.bucket : "-", req->id);
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct proxy_conn *c = p->data;
+
+    c->req = calloc(1, sizeof(*c->req));
+    if (c->req == NULL) {
+        return -1;
+    }
+    c->req->conn = c;
+    make_request_id(c->req->id);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_conn *c = p->data;
+
+    return proxy_head_on_url(&c->req->head, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_conn *c = p->data;
+
+    return proxy_head_on_field(&c->req->head, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_conn *c = p->data;
+
+    return proxy_head_on_value(&c->req->head, at, len);
+}
+
+/* Ends the request body: checks its digests and releases the held-back bytes to the backend. */
+static void body_complete(struct proxy_conn *c)
+{
+    struct proxy_request *req = c->req;
+    enum s3_error_code error = S3_ERR_NONE;
+
+    if (req->body_done) {
+        return;
+    }
+    req->body_done = true;
+    if (c->state == PROXY_CONN_READING_BODY) {
+        c->state = PROXY_CONN_WAITING_RESPONSE;
+    }
+    if (req->body_mode != PROXY_BODY_DISCARD && proxy_body_finish(req, &error) != CORE_OK) {
+        req->body_mode = PROXY_BODY_DISCARD;
+        proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+    }
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct proxy_conn *c = p->data;
+
+    c->state = PROXY_CONN_READING_BODY;
+    request_begin(c);
+    if (c->req->response_started) {
+        c->req->body_mode = PROXY_BODY_DISCARD;
+    }
+
+    /* llhttp reports the end of a bodiless message only on its next call, which may never come */
+    if (!c->req->has_body) {
+        body_complete(c);
+    }
+    /* pause so the caller regains control before any body byte is parsed */
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_conn *c = p->data;
+    struct proxy_request *req = c->req;
+    enum s3_error_code error = S3_ERR_NONE;
+
+    req->body_received += len;
+    if (req->body_mode == PROXY_BODY_DISCARD) {
+        return 0;
+    }
+    if (proxy_body_feed(req, (const uint8_t *)at, len, &error) != CORE_OK) {
+        req->body_mode = PROXY_BODY_DISCARD;
+        proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct proxy_conn *c = p->data;
+
+    body_complete(c);
+    return HPE_PAUSED;
+}
+
+static bool upstream_output_full(struct proxy_conn *c)
+{
+    struct proxy_request *req = c->req;
+
+    if (req == NULL || req->up == NULL || c->state != PROXY_CONN_READING_BODY) {
+        return false;
+    }
+    return evbuffer_get_length(proxy_upstream_output(req->up)) > PROXY_HIGH_WATER;
+}
+
+static void reject_malformed(struct proxy_conn *c, llhttp_errno_t err)
+{
+    if (c->req != NULL && c->req->head.too_large) {
+        proxy_conn_send_error(c->req, S3_ERR_BAD_REQUEST, "request header section too large", NULL, 0);
+    } else if (c->req != NULL) {
+        c->req->keep_alive = false;
+        proxy_conn_send_error(c->req, S3_ERR_BAD_REQUEST, llhttp_errno_name(err), NULL, 0);
+    } else {
+        core_log(CORE_LOG_WARN, "proxy", "malformed request: %s peer=%s", llhttp_errno_name(err), c->peer);
+        evbuffer_add_printf(proxy_conn_output(c),
+                            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+    if (c->req != NULL) {
+        c->req->keep_alive = false;
+    }
+    c->state = PROXY_CONN_CLOSING;
+}
+
+/* Feeds buffered client bytes to the parser while the request can take them. */
+static void process_input(struct proxy_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    while (!c->dead && (c->state == PROXY_CONN_READING_HEAD || c->state == PROXY_CONN_READING_BODY)) {
+        struct evbuffer_iovec v;
+        size_t n;
+        size_t consumed;
+        llhttp_errno_t err;
+
+        if (upstream_output_full(c)) {
+            c->paused_for_upstream = true;
+            return;
+        }
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+            return;
+        }
+        n = v.iov_len < PROXY_READ_SLICE ? v.iov_len : PROXY_READ_SLICE;
+
+        c->in_parser = true;
+        err = llhttp_execute(&c->parser, v.iov_base, n);
+        c->in_parser = false;
+        consumed = err == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->parser) - (const char *)v.iov_base);
+        evbuffer_drain(in, consumed);
+
+        if (err == HPE_PAUSED) {
+            llhttp_resume(&c->parser);
+        } else if (err != HPE_OK) {
+            reject_malformed(c, err);
+        }
+        if (c->req != NULL && c->req->response_done) {
+            advance(c);
+            return;
+        }
+    }
+}
+
+static void on_flushed_close(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    (void)bev;
+    if (evbuffer_get_length(proxy_conn_output(c)) == 0) {
+        conn_free(c);
+    }
+}
+
+/* Moves the connection to its next state at a point where freeing is safe. */
+static void advance(struct proxy_conn *c)
+{
+    struct proxy_request *req = c->req;
+
+    if (c->dead) {
+        proxy_conn_maybe_free(c);
+        return;
+    }
+    if (req != NULL && req->response_done) {
+        if (req->has_body && !req->body_done) {
+            req->keep_alive = false;
+        }
+        c->state = req->keep_alive ? PROXY_CONN_READING_HEAD : PROXY_CONN_CLOSING;
+        c->req = NULL;
+        request_free(req);
+        if (c->state == PROXY_CONN_READING_HEAD) {
+            llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
+            c->parser.data = c;
+        }
+    }
+    if (c->state == PROXY_CONN_CLOSING) {
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_setcb(c->bev, NULL, on_flushed_close, NULL, c);
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        on_flushed_close(c->bev, c);
+        return;
+    }
+    process_input(c);
+    if (c->dead) {
+        conn_free(c);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    (void)bev;
+    if (!c->paused_for_upstream) {
+        advance(c);
+    }
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    (void)bev;
+    if (c->req != NULL && c->req->up != NULL && c->req->up->paused_for_client) {
+        proxy_upstream_resume_reading(c->req->up);
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == PROXY_CONN_WAITING_RESPONSE) {
+        /* the client is quiet because it waits for the backend; the backend timeout covers that wait */
+        bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    if (c->req != NULL) {
+        core_log(CORE_LOG_WARN, "proxy", "client connection %s while serving a request r=%s peer=%s",
+                 (what & BEV_EVENT_TIMEOUT) ? "timed out" : (what & BEV_EVENT_EOF) ? "closed" : "failed",
+                 c->req->id, c->peer);
+    }
+    conn_free(c);
+}
+
+static void format_peer(const struct sockaddr *addr, char *out, size_t cap)
+{
+    char host[48] = "?";
+    int port = 0;
+
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)addr;
+
+        evutil_inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
+        port = ntohs(in4->sin_port);
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+
+        evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, cap, "%s:%d", host, port);
+}
+
+void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct sockaddr *addr, int addr_len)
+{
+    struct proxy_conn *c = calloc(1, sizeof(*c));
+    struct timeval timeout = {w->cfg->client_timeout_s, 0};
+    int one = 1;
+
+    (void)addr_len;
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->worker = w;
+    format_peer(addr, c->peer, sizeof(c->peer));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+
+    llhttp_settings_init(&c->settings);
+    c->settings.on_message_begin = on_message_begin;
+    c->settings.on_url = on_url;
+    c->settings.on_header_field = on_header_field;
+    c->settings.on_header_value = on_header_value;
+    c->settings.on_headers_complete = on_headers_complete;
+    c->settings.on_body = on_body;
+    c->settings.on_message_complete = on_message_complete;
+    llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
+    c->parser.data = c;
+
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_HIGH_WATER);
+    bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_LOW_WATER, 0);
+    bufferevent_set_timeouts(c->bev, &timeout, &timeout);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Builds the request s3seal sends to the backend: the client's path and query
+ * in canonical form, the client headers that still describe the body being
+ * sent, s3seal's envelope metadata, and a fresh SigV4 signature made with the
+ * backend credentials. The client's own Authorization never leaves s3seal.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core_log.h"
+#include "proxy/proxy.h"
+#include "s3/s3_uri.h"
+
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define FORWARD_HEADERS_MAX (PROXY_HEADERS_MAX + 16)
+#define URI_MAX (3 * 4096 + 16)
+
+/* Headers that belong to one hop, or that s3seal computes itself. */
+static bool is_dropped_header(const struct proxy_request *req, const struct s3_header *h)
+{
+    static const char *const always[] = {
+        "authorization", "host", "connection", "keep-alive", "proxy-connection", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade", "expect", "content-length", "x-amz-date",
+        "x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer",
+    };
+
+    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
+        if (proxy_header_is(h, always[i])) {
+            return true;
+        }
+    }
+
+    /* digests of the plaintext do not describe the ciphertext the backend gets */
+    if (req->body_mode == PROXY_BODY_SEAL) {
+        if (proxy_header_is(h, "content-md5") || proxy_header_has_prefix(h, "x-amz-checksum-") ||
+            proxy_header_is(h, "x-amz-sdk-checksum-algorithm")) {
+            return true;
+        }
+    }
+
+    /* the backend's checksums describe ciphertext, which the client never sees */
+    if (req->target.op == S3_OP_GET_OBJECT || req->target.op == S3_OP_HEAD_OBJECT) {
+        if (proxy_header_is(h, "x-amz-checksum-mode")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_signed_header(const struct s3_header *h)
+{
+    return proxy_header_has_prefix(h, "x-amz-") || proxy_header_is(h, "host") ||
+           proxy_header_is(h, "content-type") || proxy_header_is(h, "content-md5");
+}
+
+struct header_list {
+    struct s3_header items[FORWARD_HEADERS_MAX];
+    size_t count;
+};
+
+static enum core_err add_header(struct header_list *list, const char *name, const char *value)
+{
+    if (list->count == FORWARD_HEADERS_MAX) {
+        return CORE_TOO_LARGE;
+    }
+    list->items[list->count].name = name;
+    list->items[list->count].name_len = strlen(name);
+    list->items[list->count].value = value;
+    list->items[list->count].value_len = strlen(value);
+    list->count++;
+    return CORE_OK;
+}
+
+static enum core_err add_envelope(struct header_list *list, const struct crypto_envelope_headers *env)
+{
+    CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_VERSION, env->version));
+    CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_KMS, env->kms));
+    CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_DEK, env->dek));
+    CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_COMMITMENT, env->commitment));
+    CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_LENGTH, env->length));
+    CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_MAC, env->mac));
+    return CORE_OK;
+}
+
+struct upstream_target {
+    char path[URI_MAX];
+    char query[URI_MAX];
+    size_t path_len;
+    size_t query_len;
+};
+
+static enum core_err canonical_target(const struct proxy_request *req, struct upstream_target *t)
+{
+    const char *target = req->s3.target;
+    size_t len = req->s3.target_len;
+    const char *question = memchr(target, '?', len);
+    size_t path_len = question ? (size_t)(question - target) : len;
+
+    CORE_TRY(s3_uri_canonical_path(target, path_len, t->path, sizeof(t->path), &t->path_len));
+    t->query[0] = '\0';
+    t->query_len = 0;
+    if (question != NULL) {
+        CORE_TRY(s3_uri_canonical_query(question + 1, len - path_len - 1, false, t->query, sizeof(t->query),
+                                        &t->query_len));
+    }
+    return CORE_OK;
+}
+
+static uint64_t upstream_body_length(const struct proxy_request *req)
+{
+    switch (req->body_mode) {
+    case PROXY_BODY_SEAL:
+        return crypto_size_encrypted(req->content_length);
+    case PROXY_BODY_BUFFER:
+        return req->content_length;
+    default:
+        return 0;
+    }
+}
+
+static void write_head(struct evbuffer *out, const struct proxy_request *req, const struct upstream_target *t,
+                       const struct header_list *list, const char *authorization)
+{
+    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", req->method, (int)t->path_len, t->path,
+                        t->query_len ? "?" : "", (int)t->query_len, t->query);
+    for (size_t i = 0; i < list->count; i++) {
+        evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)list->items[i].name_len, list->items[i].name,
+                            (int)list->items[i].value_len, list->items[i].value);
+    }
+    evbuffer_add_printf(out, "Authorization: %s\r\n\r\n", authorization);
+}
+
+static enum core_err sign(const struct proxy_request *req, const struct upstream_target *t,
+                          const struct header_list *list, const char *amz_date, const char *payload_hash,
+                          char *authorization, size_t cap)
+{
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+    struct header_list signed_list = {.count = 0};
+    struct s3_sign_params p = {
+        .method = req->method,
+        .canonical_uri = t->path,
+        .canonical_query = t->query,
+        .payload_hash = payload_hash,
+        .region = cfg->backend_region,
+        .service = "s3",
+        .access_key_id = cfg->backend_access_key_id,
+        .secret_access_key = cfg->backend_secret_access_key,
+        .amz_date = amz_date,
+    };
+
+    for (size_t i = 0; i < list->count; i++) {
+        if (is_signed_header(&list->items[i])) {
+            signed_list.items[signed_list.count++] = list->items[i];
+        }
+    }
+    p.headers = signed_list.items;
+    p.header_count = signed_list.count;
+    return s3_sigv4_sign(&p, authorization, cap);
+}
+
+/*
+ * Builds, signs and queues the request head for the backend, then leaves
+ * the body to proxy_body.c. Returns CORE_UPSTREAM when no backend connection
+ * can be opened.
+ */
+enum core_err proxy_forward_start(struct proxy_request *req)
+{
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+    static __thread struct upstream_target t;
+    struct header_list list = {.count = 0};
+    char amz_date[17];
+    char length[24];
+    char authorization[1024];
+    uint64_t body_length = upstream_body_length(req);
+    const char *payload_hash = body_length > 0 ? "UNSIGNED-PAYLOAD" : EMPTY_SHA256;
+
+    CORE_TRY(canonical_target(req, &t));
+    s3_sigv4_amz_date(time(NULL), amz_date);
+    snprintf(length, sizeof(length), "%" PRIu64, body_length);
+
+    CORE_TRY(add_header(&list, "host", cfg->backend_host_header));
+    CORE_TRY(add_header(&list, "x-amz-date", amz_date));
+    CORE_TRY(add_header(&list, "x-amz-content-sha256", payload_hash));
+    if (body_length > 0 || req->body_mode == PROXY_BODY_SEAL) {
+        CORE_TRY(add_header(&list, "content-length", length));
+    }
+    for (size_t i = 0; i < req->head.count; i++) {
+        if (!is_dropped_header(req, &req->head.views[i])) {
+            CORE_TRY(add_header(&list, "", ""));
+            list.items[list.count - 1] = req->head.views[i];
+        }
+    }
+    if (req->envelope != NULL) {
+        CORE_TRY(add_envelope(&list, req->envelope));
+    }
+    CORE_TRY(sign(req, &t, &list, amz_date, payload_hash, authorization, sizeof(authorization)));
+
+    CORE_TRY(proxy_upstream_acquire(req->conn->worker, req, &req->up));
+    write_head(proxy_upstream_output(req->up), req, &t, &list, authorization);
+    if (body_length == 0) {
+        req->upstream_sent_all = true;
+    }
+    return CORE_OK;
+}

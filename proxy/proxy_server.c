@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Worker threads. Each worker owns an event loop, its own listening socket on
+ * the same address (SO_REUSEPORT lets the kernel spread connections), and its
+ * own pool of backend connections, so workers share nothing but read-only
+ * configuration and the KMS provider.
+ */
+#include "proxy/proxy_server.h"
+
+#include <event2/thread.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_log.h"
+#include "proxy/proxy.h"
+
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
+                      void *arg)
+{
+    (void)listener;
+    proxy_conn_accept(arg, fd, addr, len);
+}
+
+static void on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    (void)listener;
+    (void)arg;
+    core_log_errno(CORE_LOG_WARN, "proxy", "accept failed");
+}
+
+static enum core_err resolve(const char *host, const char *port, int passive, struct sockaddr_storage *out,
+                             int *out_len)
+{
+    struct addrinfo hints = {0};
+    struct addrinfo *res = NULL;
+    int rc;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        core_log(CORE_LOG_ERROR, "proxy", "cannot resolve %s port %s: %s", host, port, gai_strerror(rc));
+        return CORE_IO;
+    }
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    *out_len = (int)res->ai_addrlen;
+    freeaddrinfo(res);
+    return CORE_OK;
+}
+
+static enum core_err worker_init(struct proxy_worker *w, int index, const struct proxy_config *cfg,
+                                 struct kms_provider *kms, const struct sockaddr_storage *listen_addr,
+                                 int listen_len, const struct sockaddr_storage *backend_addr, int backend_len)
+{
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
+
+    w->index = index;
+    w->cfg = cfg;
+    w->kms = kms;
+    memcpy(&w->backend_addr, backend_addr, sizeof(*backend_addr));
+    w->backend_addr_len = backend_len;
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        return CORE_NOMEM;
+    }
+    w->listener = evconnlistener_new_bind(w->base, on_accept, w, flags, 1024,
+                                          (const struct sockaddr *)listen_addr, listen_len);
+    if (w->listener == NULL) {
+        core_log_errno(CORE_LOG_ERROR, "proxy", "cannot listen on %s:%s", cfg->listen_host, cfg->listen_port);
+        return CORE_IO;
+    }
+    evconnlistener_set_error_cb(w->listener, on_accept_error);
+    return CORE_OK;
+}
+
+static void worker_cleanup(struct proxy_worker *w)
+{
+    proxy_upstream_drop_pool(w);
+    if (w->listener != NULL) {
+        evconnlistener_free(w->listener);
+    }
+    if (w->base != NULL) {
+        event_base_free(w->base);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct proxy_worker *w = arg;
+
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static void wait_for_signal(void)
+{
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigwait(&set, &sig);
+    core_log(CORE_LOG_NOTICE, "proxy", "received signal %d; stopping", sig);
+}
+
+enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provider *kms)
+{
+    struct sockaddr_storage listen_addr;
+    struct sockaddr_storage backend_addr;
+    int listen_len = 0;
+    int backend_len = 0;
+    struct proxy_worker *workers = NULL;
+    int started = 0;
+    sigset_t set;
+    enum core_err err = CORE_OK;
+
+    /* workers inherit the mask, so only the main thread's sigwait sees these */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+
+    CORE_TRY(resolve(cfg->listen_host, cfg->listen_port, 1, &listen_addr, &listen_len));
+    CORE_TRY(resolve(cfg->backend_host, cfg->backend_port, 0, &backend_addr, &backend_len));
+
+    workers = calloc((size_t)cfg->workers, sizeof(*workers));
+    if (workers == NULL) {
+        return CORE_NOMEM;
+    }
+    for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
+        err = worker_init(&workers[i], i, cfg, kms, &listen_addr, listen_len, &backend_addr, backend_len);
+    }
+    for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
+        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+            core_log_errno(CORE_LOG_ERROR, "proxy", "cannot start worker thread %d", i);
+            err = CORE_IO;
+            break;
+        }
+        started++;
+    }
+
+    if (err == CORE_OK) {
+        core_log(CORE_LOG_NOTICE, "proxy", "listening on %s:%s with %d workers; backend %s:%s", cfg->listen_host,
+                 cfg->listen_port, cfg->workers, cfg->backend_host, cfg->backend_port);
+        wait_for_signal();
+    }
+
+    for (int i = 0; i < started; i++) {
+        event_base_loopbreak(workers[i].base);
+        pthread_join(workers[i].thread, NULL);
+    }
+    for (int i = 0; i < cfg->workers; i++) {
+        worker_cleanup(&workers[i]);
+    }
+    free(workers);
+    return err;
+}

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Connections to the backend: a per-worker pool of idle keep-alive
+ * connections, and the llhttp response parser that hands each response to
+ * proxy_response.c. Reading stops while the client's output is above the
+ * high-water mark, so a fast backend cannot fill memory behind a slow client.
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_log.h"
+#include "proxy/proxy.h"
+
+#define IDLE_MAX 64
+
+static void process_input(struct proxy_upstream *up);
+
+struct evbuffer *proxy_upstream_output(struct proxy_upstream *up)
+{
+    return bufferevent_get_output(up->bev);
+}
+
+static void unlink_idle(struct proxy_upstream *up)
+{
+    struct proxy_upstream **p = &up->worker->idle;
+
+    while (*p != NULL) {
+        if (*p == up) {
+            *p = up->next;
+            up->worker->idle_count--;
+            break;
+        }
+        p = &(*p)->next;
+    }
+    up->next = NULL;
+}
+
+static void upstream_free(struct proxy_upstream *up)
+{
+    unlink_idle(up);
+    if (up->bev != NULL) {
+        bufferevent_free(up->bev);
+    }
+    proxy_head_cleanup(&up->head);
+    free(up);
+}
+
+void proxy_upstream_release(struct proxy_upstream *up, bool reusable)
+{
+    if (up->req != NULL && up->req->up == up) {
+        up->req->up = NULL;
+    }
+    up->req = NULL;
+    if (up->in_parser) {
+        up->release_pending = true;
+        up->release_reusable = reusable;
+        return;
+    }
+    if (!reusable || up->worker->idle_count >= IDLE_MAX) {
+        upstream_free(up);
+        return;
+    }
+    /* keep reading while idle so a close by the backend frees the connection at once */
+    bufferevent_set_timeouts(up->bev, NULL, NULL);
+    up->paused_for_client = false;
+    up->next = up->worker->idle;
+    up->worker->idle = up;
+    up->worker->idle_count++;
+}
+
+void proxy_upstream_drop_pool(struct proxy_worker *w)
+{
+    while (w->idle != NULL) {
+        upstream_free(w->idle);
+    }
+}
+
+/* Ends the request with an error response, or a cut connection if the response already started. */
+static void fail_request(struct proxy_upstream *up, enum s3_error_code code, const char *why)
+{
+    struct proxy_request *req = up->req;
+
+    proxy_upstream_release(up, false);
+    if (req == NULL) {
+        return;
+    }
+    core_log(CORE_LOG_ERROR, "proxy", "backend request failed: %s r=%s", why, req->id);
+    if (req->response_started) {
+        proxy_conn_abort(req->conn, "backend response failed");
+        proxy_conn_maybe_free(req->conn);
+        return;
+    }
+    proxy_conn_send_error(req, code, NULL, NULL, 0);
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct proxy_upstream *up = p->data;
+
+    proxy_head_reset(&up->head);
+    return up->req == NULL ? -1 : 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_upstream *up = p->data;
+
+    return proxy_head_on_url(&up->head, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_upstream *up = p->data;
+
+    return proxy_head_on_field(&up->head, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_upstream *up = p->data;
+
+    return proxy_head_on_value(&up->head, at, len);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct proxy_upstream *up = p->data;
+    struct proxy_request *req = up->req;
+
+    if (req == NULL) {
+        return -1;
+    }
+    proxy_head_finish(&up->head);
+    req->status = p->status_code;
+    if (proxy_response_head(req, up) != CORE_OK) {
+        if (up->failure == S3_ERR_NONE) {
+            up->failure = S3_ERR_INTERNAL_ERROR;
+        }
+        return -1;
+    }
+    /* llhttp cannot tell from a HEAD response alone that no body follows */
+    return req->is_head_method ? 1 : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct proxy_upstream *up = p->data;
+
+    if (up->req == NULL || proxy_response_body(up->req, (const uint8_t *)at, len) != CORE_OK) {
+        if (up->failure == S3_ERR_NONE) {
+            up->failure = S3_ERR_OBJECT_INTEGRITY;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct proxy_upstream *up = p->data;
+
+    if (up->req == NULL || proxy_response_finish(up->req) != CORE_OK) {
+        if (up->failure == S3_ERR_NONE) {
+            up->failure = S3_ERR_OBJECT_INTEGRITY;
+        }
+        return -1;
+    }
+    return HPE_PAUSED;
+}
+
+/* Hands the finished response to the client connection and the connection back to the pool. */
+static void complete_response(struct proxy_upstream *up)
+{
+    struct proxy_request *req = up->req;
+    bool reusable = llhttp_should_keep_alive(&up->parser) && req->upstream_sent_all &&
+                    evbuffer_get_length(bufferevent_get_input(up->bev)) == 0;
+
+    proxy_upstream_release(up, reusable);
+    proxy_conn_response_done(req->conn);
+}
+
+static void finish_parser_call(struct proxy_upstream *up)
+{
+    up->in_parser = false;
+    if (up->release_pending) {
+        up->release_pending = false;
+        proxy_upstream_release(up, up->release_reusable);
+    }
+}
+
+static bool client_output_full(struct proxy_upstream *up)
+{
+    return up->req != NULL && evbuffer_get_length(proxy_conn_output(up->req->conn)) > PROXY_HIGH_WATER;
+}
+
+static void process_input(struct proxy_upstream *up)
+{
+    struct evbuffer *in = bufferevent_get_input(up->bev);
+
+    while (up->req != NULL) {
+        struct evbuffer_iovec v;
+        size_t n;
+        llhttp_errno_t err;
+        struct proxy_request *req = up->req;
+
+        if (client_output_full(up)) {
+            up->paused_for_client = true;
+            return;
+        }
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+            return;
+        }
+        n = v.iov_len < PROXY_READ_SLICE ? v.iov_len : PROXY_READ_SLICE;
+
+        up->in_parser = true;
+        err = llhttp_execute(&up->parser, v.iov_base, n);
+        evbuffer_drain(in, err == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&up->parser) - (const char *)v.iov_base));
+
+        if (err == HPE_PAUSED) {
+            llhttp_resume(&up->parser);
+            up->in_parser = false;
+            complete_response(up);
+            return;
+        }
+        if (err != HPE_OK) {
+            enum s3_error_code code = up->failure != S3_ERR_NONE ? up->failure : S3_ERR_UPSTREAM_UNAVAILABLE;
+
+            up->in_parser = false;
+            up->req = req;
+            fail_request(up, code, err == HPE_USER ? "response rejected" : llhttp_errno_name(err));
+            return;
+        }
+        finish_parser_call(up);
+    }
+    if (evbuffer_get_length(in) > 0 && up->req == NULL) {
+        /* bytes from the backend with no request outstanding cannot be trusted */
+        upstream_free(up);
+    }
+}
+
+void proxy_upstream_resume_reading(struct proxy_upstream *up)
+{
+    up->paused_for_client = false;
+    process_input(up);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct proxy_upstream *up = arg;
+
+    (void)bev;
+    if (up->req == NULL) {
+        core_log(CORE_LOG_INFO, "proxy", "backend sent data on an idle connection; closing it");
+        upstream_free(up);
+        return;
+    }
+    if (!up->paused_for_client) {
+        process_input(up);
+    }
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct proxy_upstream *up = arg;
+
+    (void)bev;
+    if (up->req != NULL && up->req->conn->paused_for_upstream) {
+        proxy_conn_resume_reading(up->req->conn);
+    }
+}
+
+static void on_eof(struct proxy_upstream *up)
+{
+    llhttp_errno_t err;
+
+    /* a response framed by connection close ends here */
+    up->in_parser = true;
+    err = llhttp_finish(&up->parser);
+    up->in_parser = false;
+    if (err == HPE_PAUSED && up->req != NULL) {
+        llhttp_resume(&up->parser);
+        up->release_pending = false;
+        up->reusable = false;
+        complete_response(up);
+        return;
+    }
+    fail_request(up, S3_ERR_UPSTREAM_UNAVAILABLE, "backend closed the connection early");
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct proxy_upstream *up = arg;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        up->connected = true;
+        return;
+    }
+    if (up->req == NULL) {
+        upstream_free(up);
+        return;
+    }
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !up->req->upstream_sent_all) {
+        /* the backend answers only after the whole body arrived; the write timeout covers the upload */
+        bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        on_eof(up);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, "backend timed out");
+        return;
+    }
+    fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, up->connected ? "backend connection failed" : "cannot connect to the backend");
+}
+
+static void setup_parser(struct proxy_upstream *up)
+{
+    llhttp_settings_init(&up->settings);
+    up->settings.on_message_begin = on_message_begin;
+    up->settings.on_status = on_status;
+    up->settings.on_header_field = on_header_field;
+    up->settings.on_header_value = on_header_value;
+    up->settings.on_headers_complete = on_headers_complete;
+    up->settings.on_body = on_body;
+    up->settings.on_message_complete = on_message_complete;
+    llhttp_init(&up->parser, HTTP_RESPONSE, &up->settings);
+    up->parser.data = up;
+}
+
+static enum core_err connect_new(struct proxy_worker *w, struct proxy_upstream **out)
+{
+    struct proxy_upstream *up = calloc(1, sizeof(*up));
+    int one = 1;
+
+    if (up == NULL) {
+        return CORE_NOMEM;
+    }
+    up->worker = w;
+    up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (up->bev == NULL) {
+        free(up);
+        return CORE_NOMEM;
+    }
+    if (bufferevent_socket_connect(up->bev, (struct sockaddr *)&w->backend_addr, w->backend_addr_len) != 0) {
+        core_log_errno(CORE_LOG_ERROR, "proxy", "cannot connect to the backend %s:%s", w->cfg->backend_host,
+                       w->cfg->backend_port);
+        upstream_free(up);
+        return CORE_UPSTREAM;
+    }
+    setsockopt(bufferevent_getfd(up->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    *out = up;
+    return CORE_OK;
+}
+
+enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_request *req, struct proxy_upstream **out)
+{
+    struct proxy_upstream *up = w->idle;
+    struct timeval timeout = {w->cfg->backend_timeout_s, 0};
+
+    if (up != NULL) {
+        unlink_idle(up);
+    } else {
+        CORE_TRY(connect_new(w, &up));
+    }
+
+    proxy_head_reset(&up->head);
+    setup_parser(up);
+    up->req = req;
+    up->failure = S3_ERR_NONE;
+    up->paused_for_client = false;
+    up->release_pending = false;
+    bufferevent_setcb(up->bev, on_read, on_write, on_event, up);
+    bufferevent_setwatermark(up->bev, EV_READ, 0, PROXY_HIGH_WATER);
+    bufferevent_setwatermark(up->bev, EV_WRITE, PROXY_LOW_WATER, 0);
+    bufferevent_set_timeouts(up->bev, &timeout, &timeout);
+    bufferevent_enable(up->bev, EV_READ | EV_WRITE);
+    *out = up;
+    return CORE_OK;
+}

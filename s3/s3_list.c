@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Size rewriting in ListObjects, ListObjectsV2 and ListObjectVersions bodies with libxml2. */
+#include "s3/s3_list.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+/* no XML_PARSE_NOENT: entities stay unexpanded; no XML_PARSE_DTDLOAD: nothing external is read */
+#define LIST_PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+
+static bool is_element(const xmlNode *node, const char *name)
+{
+    return node->type == XML_ELEMENT_NODE && xmlStrcmp(node->name, (const xmlChar *)name) == 0;
+}
+
+/* Parses a decimal uint64 with no sign, blanks or leading '+'. */
+static bool parse_u64(const char *s, uint64_t *value)
+{
+    uint64_t v = 0;
+
+    if (*s == '\0') {
+        return false;
+    }
+    for (; *s; s++) {
+        unsigned digit;
+
+        if (*s < '0' || *s > '9') {
+            return false;
+        }
+        digit = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - digit) / 10) {
+            return false;
+        }
+        v = v * 10 + digit;
+    }
+    *value = v;
+    return true;
+}
+
+static enum core_err rewrite_size(xmlNode *size, s3_size_map_fn map, void *arg)
+{
+    xmlChar *text = xmlNodeGetContent(size);
+    uint64_t stored;
+    uint64_t client;
+    char digits[24];
+    bool valid;
+
+    CORE_ENSURE(text != NULL, CORE_NOMEM);
+    valid = parse_u64((const char *)text, &stored);
+    xmlFree(text);
+    CORE_ENSURE(valid, CORE_UPSTREAM);
+
+    if (!map(arg, stored, &client)) {
+        return CORE_OK;
+    }
+    snprintf(digits, sizeof(digits), "%" PRIu64, client);
+    xmlNodeSetContent(size, (const xmlChar *)digits);
+    return CORE_OK;
+}
+
+static enum core_err rewrite_entry(xmlNode *entry, s3_size_map_fn map, void *arg)
+{
+    for (xmlNode *child = entry->children; child; child = child->next) {
+        if (is_element(child, "Size")) {
+            CORE_TRY(rewrite_size(child, map, arg));
+        }
+    }
+    return CORE_OK;
+}
+
+static enum core_err rewrite_root(xmlNode *root, s3_size_map_fn map, void *arg)
+{
+    const char *entry_name;
+
+    if (is_element(root, "ListBucketResult")) {
+        entry_name = "Contents";
+    } else if (is_element(root, "ListVersionsResult")) {
+        entry_name = "Version";
+    } else {
+        return CORE_UPSTREAM;
+    }
+
+    for (xmlNode *child = root->children; child; child = child->next) {
+        if (is_element(child, entry_name)) {
+            CORE_TRY(rewrite_entry(child, map, arg));
+        }
+    }
+    return CORE_OK;
+}
+
+/* Copies the serialised document into a malloc'd string so callers use free() like elsewhere in s3/. */
+static enum core_err serialise(xmlDoc *doc, char **out, size_t *out_len)
+{
+    xmlChar *mem = NULL;
+    int size = 0;
+    char *copy;
+
+    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    CORE_ENSURE(mem != NULL && size >= 0, CORE_NOMEM);
+
+    copy = malloc((size_t)size + 1);
+    if (copy == NULL) {
+        xmlFree(mem);
+        return CORE_NOMEM;
+    }
+    memcpy(copy, mem, (size_t)size);
+    copy[size] = '\0';
+    xmlFree(mem);
+    *out = copy;
+    *out_len = (size_t)size;
+    return CORE_OK;
+}
+
+enum core_err s3_list_rewrite_sizes(const char *xml, size_t len, s3_size_map_fn map, void *arg, char **out,
+                                    size_t *out_len)
+{
+    enum core_err err = CORE_OK;
+    xmlDoc *doc = NULL;
+    xmlNode *root;
+
+    *out = NULL;
+    *out_len = 0;
+    if (len > S3_LIST_XML_MAX) {
+        return CORE_TOO_LARGE;
+    }
+
+    xmlInitParser();
+    doc = xmlReadMemory(xml, (int)len, NULL, NULL, LIST_PARSE_OPTIONS);
+    if (doc == NULL) {
+        return CORE_UPSTREAM;
+    }
+
+    /* a listing never has a DOCTYPE; refusing one rules out entity tricks entirely */
+    root = xmlDocGetRootElement(doc);
+    if (root == NULL || doc->intSubset != NULL || doc->extSubset != NULL) {
+        err = CORE_UPSTREAM;
+        goto out;
+    }
+
+    err = rewrite_root(root, map, arg);
+    if (err != CORE_OK) {
+        goto out;
+    }
+    err = serialise(doc, out, out_len);
+
+out:
+    xmlFreeDoc(doc);
+    return err;
+}

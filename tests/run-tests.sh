@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Builds s3seal and runs every test: the unit tests (ctest) and the
+# end-to-end test tests/integration/roundtrip.sh against Ceph RGW.
+#
+# Usage: bash tests/run-tests.sh [--sanitize]
+#   --sanitize (or S3SEAL_SANITIZE=1) also builds with -DSANITIZE=ON
+#   (AddressSanitizer and UndefinedBehaviorSanitizer) in build-asan and runs
+#   the same tests with that binary.
+#
+# Exits non-zero if any stage fails. Prints the time of each stage.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SANITIZE=${S3SEAL_SANITIZE:-0}
+
+usage() {
+    printf 'usage: %s [--sanitize]\n' "$0" >&2
+    printf '  --sanitize  also build in build-asan with -DSANITIZE=ON and run the tests there\n' >&2
+}
+
+note() {
+    printf 'run-tests: %s\n' "$*" >&2
+}
+
+now_us() {
+    local t=$EPOCHREALTIME
+    printf '%s' "${t/./}"
+}
+
+elapsed_s() {
+    local start_us=$1 end_us
+    end_us=$(now_us)
+    printf '%d.%02d' $(((end_us - start_us) / 1000000)) $((((end_us - start_us) / 10000) % 100))
+}
+
+SUMMARY=()
+FAILED=0
+
+# Runs stage $1 (a name for the summary) as the command "$@" after it and
+# records its result and time. Returns the command's status.
+run_stage() {
+    local name=$1 t_start rc=0
+    shift
+    note "=== $name: $*"
+    t_start=$(now_us)
+    "$@" || rc=$?
+    if ((rc == 0)); then
+        SUMMARY+=("$(printf '%-34s ok      %8s s' "$name" "$(elapsed_s "$t_start")")")
+    else
+        SUMMARY+=("$(printf '%-34s FAILED  %8s s  (exit status %d)' "$name" "$(elapsed_s "$t_start")" "$rc")")
+        FAILED=1
+    fi
+    return "$rc"
+}
+
+# Configures, builds and tests in build folder $1 with extra cmake arguments
+# after it. Later stages are skipped when configure or build fails.
+test_build() {
+    local build_dir=$1
+    shift
+    run_stage "$build_dir: configure" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" || return 0
+    run_stage "$build_dir: build" cmake --build "$build_dir" --parallel "$(nproc)" || return 0
+    run_stage "$build_dir: unit tests (ctest)" \
+        ctest --test-dir "$build_dir" --output-on-failure --parallel "$(nproc)" || true
+    run_stage "$build_dir: integration (roundtrip.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/roundtrip.sh || true
+}
+
+main() {
+    local t_start line
+    while (($# > 0)); do
+        case $1 in
+            --sanitize) SANITIZE=1 ;;
+            -h | --help)
+                usage
+                exit 0
+                ;;
+            *)
+                usage
+                note "error: unknown argument '$1'"
+                exit 2
+                ;;
+        esac
+        shift
+    done
+
+    cd "$REPO_ROOT"
+    t_start=$(now_us)
+    test_build build
+    if [[ $SANITIZE == 1 ]]; then
+        # Abort on the first error report so that it cannot scroll by unseen.
+        export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+        export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+        test_build build-asan -DSANITIZE=ON
+    fi
+
+    note "=== summary"
+    for line in "${SUMMARY[@]}"; do
+        printf '  %s\n' "$line" >&2
+    done
+    note "total $(elapsed_s "$t_start") s"
+    if ((FAILED)); then
+        note "FAILED: see the output of the failed stages above"
+        exit 1
+    fi
+    note "all stages passed"
+}
+
+main "$@"
