@@ -310,8 +310,9 @@ static bool parse_content_length(struct proxy_request *req)
 static bool classify(struct proxy_request *req)
 {
     if (s3_op_classify(&req->s3, &req->target) != CORE_OK) {
-        proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST, "invalid bucket or object name in the request path",
-                              NULL, 0);
+        enum s3_error_code code = req->target.error != S3_ERR_NONE ? req->target.error : S3_ERR_INVALID_REQUEST;
+
+        proxy_conn_send_error(req, code, NULL, NULL, 0);
         return false;
     }
     return true;

@@ -8,6 +8,7 @@
 #include "proxy/proxy_server.h"
 
 #include <event2/thread.h>
+#include <libxml/parser.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -125,6 +126,8 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
+    /* libxml2 must initialise its global state before several threads parse */
+    xmlInitParser();
 
     CORE_TRY(resolve(cfg->listen_host, cfg->listen_port, 1, &listen_addr, &listen_len));
     CORE_TRY(resolve(cfg->backend_host, cfg->backend_port, 0, &backend_addr, &backend_len));

@@ -229,7 +229,7 @@ static void process_input(struct proxy_upstream *up)
 
             up->in_parser = false;
             up->req = req;
-            fail_request(up, code, err == HPE_USER ? "response rejected" : llhttp_errno_name(err));
+            fail_request(up, code, err == HPE_USER || err == HPE_CB_HEADERS_COMPLETE ? "response rejected" : llhttp_errno_name(err));
             return;
         }
         finish_parser_call(up);

@@ -78,8 +78,8 @@ struct s3_target {
  * Returns CORE_OK with out filled (op may be S3_OP_UNKNOWN), or CORE_CLIENT
  * with out->error set: InvalidURI for a target that is not origin-form or
  * has an invalid escape, InvalidBucketName, KeyTooLong past S3_KEY_MAX
- * bytes. CORE_NOMEM on allocation failure. out is always safe to pass to
- * s3_target_cleanup.
+ * bytes. CORE_NOMEM on allocation failure. out is cleared first, so the
+ * caller passes it to s3_target_cleanup after any return.
  */
 enum core_err s3_op_classify(const struct s3_request *req, struct s3_target *out) CORE_WARN_UNUSED;
 
