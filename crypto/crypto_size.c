@@ -35,3 +35,13 @@ bool crypto_size_decrypted(uint64_t cipher_len, uint64_t *plain_len)
     *plain_len = full * CRYPTO_CHUNK_PLAIN_MAX + (rest > 0 ? rest - CRYPTO_CHUNK_OVERHEAD : 0);
     return true;
 }
+
+void crypto_range_map(uint64_t first, uint64_t last, uint64_t *first_chunk, uint64_t *cipher_first,
+                      uint64_t *cipher_last)
+{
+    uint64_t last_chunk = last / CRYPTO_CHUNK_PLAIN_MAX;
+
+    *first_chunk = first / CRYPTO_CHUNK_PLAIN_MAX;
+    *cipher_first = *first_chunk * CRYPTO_CHUNK_CIPHER_MAX;
+    *cipher_last = (last_chunk + 1) * CRYPTO_CHUNK_CIPHER_MAX - 1;
+}

@@ -48,6 +48,16 @@ uint64_t crypto_size_encrypted(uint64_t plain_len);
 bool crypto_size_decrypted(uint64_t cipher_len, uint64_t *plain_len);
 
 /*
+ * Maps the plaintext bytes first..last (inclusive) of one stream to the
+ * chunks that hold them: the index of the first chunk, and the ciphertext
+ * bytes cipher_first..cipher_last that cover those chunks. cipher_last may
+ * point past the end of the stream when the range ends in its final,
+ * shorter chunk; S3 clamps such a range to the object.
+ */
+void crypto_range_map(uint64_t first, uint64_t last, uint64_t *first_chunk, uint64_t *cipher_first,
+                      uint64_t *cipher_last);
+
+/*
  * State of one stream being sealed or opened. The caller embeds it and
  * must call crypto_stream_cleanup once it is done, also after a failure.
  */

@@ -25,6 +25,7 @@
 #include "proxy/proxy_config.h"
 #include "s3/s3_error.h"
 #include "s3/s3_op.h"
+#include "s3/s3_range.h"
 #include "s3/s3_request.h"
 #include "s3/s3_sigv4.h"
 
@@ -83,9 +84,17 @@ enum proxy_body_mode {
 
 enum proxy_response_mode {
     PROXY_RESPONSE_PASS = 0, /* forwarded unchanged */
+    PROXY_RESPONSE_DISCARD,  /* read and dropped: s3seal asks the backend again */
     PROXY_RESPONSE_OPEN,     /* encrypted object body: verified and decrypted */
     PROXY_RESPONSE_HEAD,     /* encrypted object HEAD: plaintext size and headers */
     PROXY_RESPONSE_LIST,     /* listing: buffered, sizes rewritten */
+};
+
+/* How a GetObject with a Range header is fetched from the backend. */
+enum proxy_fetch {
+    PROXY_FETCH_DIRECT = 0, /* the client's request as it is (no range, or a plaintext object) */
+    PROXY_FETCH_CHUNKS,     /* the ciphertext chunks that cover the range */
+    PROXY_FETCH_PROBE,      /* a HEAD to learn the plaintext size after the backend answered 416 */
 };
 
 /* One client request and everything s3seal keeps for it. */
@@ -97,6 +106,7 @@ struct proxy_request {
     struct s3_target target; /* owned */
     struct s3_auth auth;     /* owned; wiped at the end */
     const char *method;      /* static string from llhttp */
+    const char *upstream_method; /* method sent to the backend; differs from method for a probe */
     bool is_head_method;
     bool keep_alive;
     bool expect_continue;
@@ -122,6 +132,13 @@ struct proxy_request {
     struct proxy_upstream *up; /* owned while the request runs */
     bool upstream_sent_all;    /* every request byte is queued to the backend */
 
+    /* ranged reads */
+    struct s3_range range;   /* the client's Range on GetObject and HeadObject */
+    enum proxy_fetch fetch;
+    int fetch_attempts;
+    bool retry_pending;      /* ask the backend again once this response ended */
+    char content_range[80];  /* Content-Range sent with a 416 response */
+
     /* response */
     enum proxy_response_mode response_mode;
     int status;
@@ -132,7 +149,10 @@ struct proxy_request {
     struct evbuffer *list_body;    /* owned; PROXY_RESPONSE_LIST */
     struct crypto_stream open;     /* owned; PROXY_RESPONSE_OPEN */
     uint64_t plain_length;
-    bool open_started;
+    uint64_t cipher_skip;     /* ciphertext bytes that precede the first chunk in the response */
+    uint64_t plain_skip;      /* plaintext bytes of the first chunk that precede the range */
+    uint64_t plain_remaining; /* plaintext bytes still to send to the client */
+    bool ranged;
 };
 
 enum proxy_conn_state {
@@ -198,6 +218,7 @@ void proxy_add_date_header(struct evbuffer *out);
 
 /* proxy_forward.c */
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;
+void proxy_forward_retry(struct proxy_request *req);
 
 /* proxy_body.c */
 enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;

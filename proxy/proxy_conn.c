@@ -158,6 +158,9 @@ void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, c
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, s3_error_name(code));
     evbuffer_add_printf(out, "Content-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
     proxy_add_date_header(out);
+    if (req->content_range[0] != '\0') {
+        evbuffer_add_printf(out, "Content-Range: %s\r\n", req->content_range);
+    }
     evbuffer_add_printf(out, "Content-Length: %zu\r\n", req->is_head_method ? (size_t)0 : xml_len);
     evbuffer_add_printf(out, "Connection: %s\r\n\r\n", req->keep_alive ? "keep-alive" : "close");
     if (!req->is_head_method) {
@@ -260,18 +263,22 @@ static bool check_operation(struct proxy_request *req)
     case S3_OP_DELETE_OBJECTS:
     case S3_OP_DELETE_OBJECT:
     case S3_OP_OBJECT_SUBRESOURCE:
-    case S3_OP_HEAD_OBJECT:
     case S3_OP_ABORT_MULTIPART_UPLOAD:
     case S3_OP_LIST_MULTIPART_UPLOADS:
         return true;
     case S3_OP_GET_OBJECT:
-        if (proxy_head_find(&req->head, "range") != NULL) {
-            /* TODO: ranged GETs need the plaintext-to-ciphertext range mapping; until then they are refused. */
-            proxy_conn_send_error(req, S3_ERR_NOT_IMPLEMENTED, "ranged GET is not supported by s3seal yet", NULL,
-                                  0);
-            return false;
+    case S3_OP_HEAD_OBJECT: {
+        const struct s3_header *range = proxy_head_find(&req->head, "range");
+
+        if (range != NULL) {
+            s3_range_parse(range->value, range->value_len, &req->range);
+        }
+        /* the plaintext size is not known yet, so ask for the chunks that cover the range */
+        if (req->target.op == S3_OP_GET_OBJECT && req->range.kind != S3_RANGE_NONE) {
+            req->fetch = PROXY_FETCH_CHUNKS;
         }
         return true;
+    }
     case S3_OP_PUT_OBJECT:
         if (has_reserved_metadata(req)) {
             proxy_conn_send_error(req, S3_ERR_INVALID_ARGUMENT,
@@ -327,6 +334,7 @@ static void request_begin(struct proxy_conn *c)
 
     proxy_head_finish(&req->head);
     req->method = llhttp_method_name(c->parser.method);
+    req->upstream_method = req->method;
     req->is_head_method = c->parser.method == HTTP_HEAD;
     req->keep_alive = llhttp_should_keep_alive(&c->parser) != 0;
     req->s3.method = req->method;

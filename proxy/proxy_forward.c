@@ -42,6 +42,12 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
         }
     }
 
+    /* s3seal maps the client's range to ciphertext chunks, or applies it itself on HEAD */
+    if (proxy_header_is(h, "range") &&
+        (req->target.op == S3_OP_HEAD_OBJECT || (req->target.op == S3_OP_GET_OBJECT && req->fetch != PROXY_FETCH_DIRECT))) {
+        return true;
+    }
+
     /* the backend's checksums describe ciphertext, which the client never sees */
     if (req->target.op == S3_OP_GET_OBJECT || req->target.op == S3_OP_HEAD_OBJECT) {
         if (proxy_header_is(h, "x-amz-checksum-mode")) {
@@ -122,10 +128,40 @@ static uint64_t upstream_body_length(const struct proxy_request *req)
     }
 }
 
+/*
+ * Writes the Range that fetches the chunks covering the client's range. A
+ * suffix of n plaintext bytes lies in at most ceil(n / 65536) + 1 chunks, so
+ * that many chunks from the end always cover it.
+ */
+static void format_chunk_range(const struct s3_range *range, char *out, size_t cap)
+{
+    uint64_t chunk = 0;
+    uint64_t cipher_first = 0;
+    uint64_t cipher_last = 0;
+
+    switch (range->kind) {
+    case S3_RANGE_FROM_TO:
+        crypto_range_map(range->first, range->last, &chunk, &cipher_first, &cipher_last);
+        snprintf(out, cap, "bytes=%" PRIu64 "-%" PRIu64, cipher_first, cipher_last);
+        break;
+    case S3_RANGE_FROM:
+        crypto_range_map(range->first, range->first, &chunk, &cipher_first, &cipher_last);
+        snprintf(out, cap, "bytes=%" PRIu64 "-", cipher_first);
+        break;
+    default: {
+        uint64_t chunks = range->suffix / CRYPTO_CHUNK_PLAIN_MAX + 2;
+        uint64_t limit = UINT64_MAX / 2 / CRYPTO_CHUNK_CIPHER_MAX;
+
+        snprintf(out, cap, "bytes=-%" PRIu64, (chunks < limit ? chunks : limit) * CRYPTO_CHUNK_CIPHER_MAX);
+        break;
+    }
+    }
+}
+
 static void write_head(struct evbuffer *out, const struct proxy_request *req, const struct upstream_target *t,
                        const struct header_list *list, const char *authorization)
 {
-    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", req->method, (int)t->path_len, t->path,
+    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", req->upstream_method, (int)t->path_len, t->path,
                         t->query_len ? "?" : "", (int)t->query_len, t->query);
     for (size_t i = 0; i < list->count; i++) {
         evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)list->items[i].name_len, list->items[i].name,
@@ -141,7 +177,7 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
     const struct proxy_config *cfg = req->conn->worker->cfg;
     struct header_list signed_list = {.count = 0};
     struct s3_sign_params p = {
-        .method = req->method,
+        .method = req->upstream_method,
         .canonical_uri = t->path,
         .canonical_query = t->query,
         .payload_hash = payload_hash,
@@ -167,6 +203,26 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
  * the body to proxy_body.c. Returns CORE_UPSTREAM when no backend connection
  * can be opened.
  */
+/*
+ * Sends the request to the backend again after s3seal learned more about the
+ * object: that it is plaintext, or its size after a 416. Bounded, because a
+ * backend that keeps changing the object must not keep a request alive.
+ */
+void proxy_forward_retry(struct proxy_request *req)
+{
+    req->retry_pending = false;
+    req->response_mode = PROXY_RESPONSE_PASS;
+    req->fetch_attempts++;
+    req->upstream_method = req->fetch == PROXY_FETCH_PROBE ? "HEAD" : req->method;
+    if (req->fetch_attempts > 3) {
+        proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "the object changed while it was read", NULL, 0);
+        return;
+    }
+    if (proxy_forward_start(req) != CORE_OK) {
+        proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "cannot reach the backend", NULL, 0);
+    }
+}
+
 enum core_err proxy_forward_start(struct proxy_request *req)
 {
     const struct proxy_config *cfg = req->conn->worker->cfg;
@@ -175,6 +231,7 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     char amz_date[17];
     char length[24];
     char authorization[1024];
+    char range[64];
     uint64_t body_length = upstream_body_length(req);
     const char *payload_hash = body_length > 0 ? "UNSIGNED-PAYLOAD" : EMPTY_SHA256;
 
@@ -196,6 +253,10 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     }
     if (req->envelope != NULL) {
         CORE_TRY(add_envelope(&list, req->envelope));
+    }
+    if (req->fetch == PROXY_FETCH_CHUNKS) {
+        format_chunk_range(&req->range, range, sizeof(range));
+        CORE_TRY(add_header(&list, "range", range));
     }
     CORE_TRY(sign(req, &t, &list, amz_date, payload_hash, authorization, sizeof(authorization)));
 

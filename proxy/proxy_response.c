@@ -7,6 +7,7 @@
  * sizes rewritten to plaintext sizes; everything else passes unchanged.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,17 +56,25 @@ static bool is_hidden_header(const struct s3_header *h, bool encrypted)
     if (proxy_header_has_prefix(h, "x-amz-meta-" CRYPTO_META_PREFIX)) {
         return true;
     }
-    /* checksums and MD5s the backend computed describe ciphertext */
-    return encrypted && (proxy_header_has_prefix(h, "x-amz-checksum-") || proxy_header_is(h, "content-md5"));
+    /* checksums, MD5s and ranges from the backend are in ciphertext terms */
+    return encrypted && (proxy_header_has_prefix(h, "x-amz-checksum-") || proxy_header_is(h, "content-md5") ||
+                         proxy_header_is(h, "content-range"));
 }
 
-/* Writes the status line and the headers the client may see, without framing headers. */
+/*
+ * Writes a status line and the headers the client may see, without framing
+ * headers. reason NULL keeps the backend's status and reason phrase.
+ */
 static void write_head(struct evbuffer *out, const struct proxy_request *req, const struct proxy_upstream *up,
-                       bool encrypted)
+                       bool encrypted, const char *reason)
 {
     const struct proxy_head *h = &up->head;
 
-    evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", req->status, (int)h->url_len, h->data + h->url_off);
+    if (reason != NULL) {
+        evbuffer_add_printf(out, "HTTP/1.1 %s\r\n", reason);
+    } else {
+        evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", req->status, (int)h->url_len, h->data + h->url_off);
+    }
     for (size_t i = 0; i < h->count; i++) {
         if (!is_hidden_header(&h->views[i], encrypted)) {
             evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)h->views[i].name_len, h->views[i].name,
@@ -96,22 +105,47 @@ static void log_integrity_failure(const struct proxy_request *req, const char *w
              req->target.key ? req->target.key : "");
 }
 
-/* Unwraps the data key, checks the envelope and the stored size, and starts decryption. */
+static bool header_u64(const struct proxy_head *h, const char *name, uint64_t *out)
+{
+    const struct s3_header *hd = proxy_head_find(h, name);
+    char text[24];
+    char *end;
+
+    if (hd == NULL || hd->value_len == 0 || hd->value_len >= sizeof(text)) {
+        return false;
+    }
+    memcpy(text, hd->value, hd->value_len);
+    text[hd->value_len] = '\0';
+    *out = strtoull(text, &end, 10);
+    return *end == '\0' && text[0] >= '0' && text[0] <= '9';
+}
+
+/* Reads "bytes first-last/total" from the backend's Content-Range. */
+static bool parse_content_range(const struct proxy_head *h, uint64_t *first, uint64_t *total)
+{
+    const struct s3_header *hd = proxy_head_find(h, "content-range");
+    char text[80];
+    uint64_t last = 0;
+    int used = 0;
+
+    if (hd == NULL || hd->value_len >= sizeof(text)) {
+        return false;
+    }
+    memcpy(text, hd->value, hd->value_len);
+    text[hd->value_len] = '\0';
+    return sscanf(text, "bytes %" SCNu64 "-%" SCNu64 "/%" SCNu64 "%n", first, &last, total, &used) == 3 &&
+           (size_t)used == hd->value_len;
+}
+
+/* Unwraps the data key, checks the envelope, and starts decryption at first_chunk. */
 static enum core_err start_open(struct proxy_request *req, struct proxy_upstream *up,
-                                const struct crypto_envelope *env)
+                                const struct crypto_envelope *env, uint64_t first_chunk)
 {
     uint8_t dek[KMS_DEK_LEN];
     uint8_t context[2200];
     size_t context_len = 0;
     const char *bucket = req->target.bucket;
-    const struct s3_header *length = proxy_head_find(&up->head, "content-length");
     enum core_err err;
-
-    if (length != NULL && strtoull(length->value, NULL, 10) != crypto_size_encrypted(env->plain_len)) {
-        log_integrity_failure(req, "stored size does not match the envelope");
-        up->failure = S3_ERR_OBJECT_INTEGRITY;
-        return CORE_CRYPTO;
-    }
 
     CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
                                  sizeof(context), &context_len));
@@ -124,7 +158,7 @@ static enum core_err start_open(struct proxy_request *req, struct proxy_upstream
     }
     err = crypto_envelope_verify(env, dek, bucket, strlen(bucket), req->target.key, req->target.key_len);
     if (err == CORE_OK) {
-        err = crypto_stream_open_init(&req->open, dek, 0, env->plain_len, 0);
+        err = crypto_stream_open_init(&req->open, dek, 0, env->plain_len, first_chunk);
     } else {
         log_integrity_failure(req, "envelope authentication failed");
         up->failure = S3_ERR_OBJECT_INTEGRITY;
@@ -133,20 +167,89 @@ static enum core_err start_open(struct proxy_request *req, struct proxy_upstream
     return err;
 }
 
-static enum core_err head_open(struct proxy_request *req, struct proxy_upstream *up,
-                               const struct crypto_envelope *env)
+static enum core_err alloc_open_buffers(struct proxy_request *req)
 {
-    CORE_TRY(start_open(req, up, env));
-
-    req->plain_length = env->plain_len;
     req->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
     req->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
     req->pending_head = evbuffer_new();
     if (req->cipher == NULL || req->plain == NULL || req->pending_head == NULL) {
         return CORE_NOMEM;
     }
-    write_head(req->pending_head, req, up, true);
+    return CORE_OK;
+}
+
+/* Answers 416 with the plaintext size, as S3 does for an unsatisfiable range. */
+static enum core_err reject_range(struct proxy_request *req, struct proxy_upstream *up, uint64_t size)
+{
+    snprintf(req->content_range, sizeof(req->content_range), "bytes */%" PRIu64, size);
+    up->failure = S3_ERR_INVALID_RANGE;
+    return CORE_CLIENT;
+}
+
+/* Starts decrypting a whole object; the head waits for the first verified chunk. */
+static enum core_err head_open_whole(struct proxy_request *req, struct proxy_upstream *up,
+                                     const struct crypto_envelope *env)
+{
+    uint64_t stored = 0;
+
+    if (header_u64(&up->head, "content-length", &stored) && stored != crypto_size_encrypted(env->plain_len)) {
+        log_integrity_failure(req, "stored size does not match the envelope");
+        up->failure = S3_ERR_OBJECT_INTEGRITY;
+        return CORE_CRYPTO;
+    }
+    CORE_TRY(start_open(req, up, env, 0));
+    CORE_TRY(alloc_open_buffers(req));
+
+    req->plain_length = env->plain_len;
+    req->plain_remaining = env->plain_len;
+    write_head(req->pending_head, req, up, true, NULL);
     evbuffer_add_printf(req->pending_head, "Content-Length: %" PRIu64 "\r\n\r\n", env->plain_len);
+    return CORE_OK;
+}
+
+/*
+ * Starts decrypting the chunks that cover the client's range. The response
+ * holds either those chunks (206) or the whole object (200, from a backend
+ * that ignored the range); the offset of its first byte says which.
+ */
+static enum core_err head_open_range(struct proxy_request *req, struct proxy_upstream *up,
+                                     const struct crypto_envelope *env)
+{
+    uint64_t size = env->plain_len;
+    uint64_t first = 0;
+    uint64_t last = 0;
+    uint64_t offset = 0;
+    uint64_t total = 0;
+    uint64_t chunk = 0;
+    uint64_t cipher_first = 0;
+    uint64_t cipher_last = 0;
+
+    if (!s3_range_resolve(&req->range, size, &first, &last)) {
+        return reject_range(req, up, size);
+    }
+    if (req->status == 206 ? !parse_content_range(&up->head, &offset, &total)
+                           : !header_u64(&up->head, "content-length", &total)) {
+        up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
+        return CORE_UPSTREAM;
+    }
+    crypto_range_map(first, last, &chunk, &cipher_first, &cipher_last);
+    if (total != crypto_size_encrypted(size) || cipher_first < offset) {
+        log_integrity_failure(req, "stored size or range does not match the envelope");
+        up->failure = S3_ERR_OBJECT_INTEGRITY;
+        return CORE_CRYPTO;
+    }
+    CORE_TRY(start_open(req, up, env, chunk));
+    CORE_TRY(alloc_open_buffers(req));
+
+    req->ranged = true;
+    req->plain_length = size;
+    req->cipher_skip = cipher_first - offset;
+    req->plain_skip = first - chunk * CRYPTO_CHUNK_PLAIN_MAX;
+    req->plain_remaining = last - first + 1;
+    write_head(req->pending_head, req, up, true, "206 Partial Content");
+    evbuffer_add_printf(req->pending_head, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+                        first, last, size);
+    evbuffer_add_printf(req->pending_head, "Content-Length: %" PRIu64 "\r\n\r\n", last - first + 1);
     return CORE_OK;
 }
 
@@ -162,7 +265,7 @@ static enum core_err head_pass(struct proxy_request *req, struct proxy_upstream 
     const struct s3_header *length = proxy_head_find(&up->head, "content-length");
     bool no_body = req->is_head_method || req->status == 204 || req->status == 304;
 
-    write_head(out, req, up, false);
+    write_head(out, req, up, false, NULL);
     if (length != NULL) {
         evbuffer_add_printf(out, "Content-Length: %.*s\r\n\r\n", (int)length->value_len, length->value);
     } else if (no_body) {
@@ -176,6 +279,86 @@ static enum core_err head_pass(struct proxy_request *req, struct proxy_upstream 
     return CORE_OK;
 }
 
+/*
+ * Answers HeadObject for an object of `size` bytes: the plaintext size of an
+ * encrypted object, and the client's range applied by s3seal, because the
+ * Range header is not forwarded on HEAD.
+ */
+static enum core_err head_object(struct proxy_request *req, struct proxy_upstream *up, uint64_t size,
+                                 bool encrypted)
+{
+    struct evbuffer *out = proxy_conn_output(req->conn);
+    uint64_t first = 0;
+    uint64_t last = 0;
+
+    req->response_mode = PROXY_RESPONSE_HEAD;
+    if (req->range.kind == S3_RANGE_NONE) {
+        write_head(out, req, up, encrypted, NULL);
+        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n\r\n", size);
+    } else if (s3_range_resolve(&req->range, size, &first, &last)) {
+        write_head(out, req, up, true, "206 Partial Content");
+        evbuffer_add_printf(out, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", first, last,
+                            size);
+        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n\r\n", last - first + 1);
+    } else {
+        return reject_range(req, up, size);
+    }
+    req->response_started = true;
+    return CORE_OK;
+}
+
+/* Drops this response and asks the backend again with the given fetch. */
+static enum core_err retry_with(struct proxy_request *req, enum proxy_fetch fetch)
+{
+    req->fetch = fetch;
+    req->retry_pending = true;
+    req->response_mode = PROXY_RESPONSE_DISCARD;
+    return CORE_OK;
+}
+
+static enum core_err head_get_object(struct proxy_request *req, struct proxy_upstream *up,
+                                     const struct crypto_envelope *env, bool present)
+{
+    bool found = req->status == 200 || req->status == 206;
+    uint64_t first = 0;
+    uint64_t last = 0;
+
+    switch (req->fetch) {
+    case PROXY_FETCH_CHUNKS:
+        if (req->status == 416) {
+            return retry_with(req, PROXY_FETCH_PROBE);
+        }
+        if (found && !present) {
+            return retry_with(req, PROXY_FETCH_DIRECT);
+        }
+        if (present) {
+            req->response_mode = PROXY_RESPONSE_OPEN;
+            return head_open_range(req, up, env);
+        }
+        break;
+    case PROXY_FETCH_PROBE:
+        if (req->status != 200 || !present) {
+            return retry_with(req, PROXY_FETCH_DIRECT);
+        }
+        if (!s3_range_resolve(&req->range, env->plain_len, &first, &last)) {
+            return reject_range(req, up, env->plain_len);
+        }
+        return retry_with(req, PROXY_FETCH_CHUNKS);
+    default:
+        if (present && req->status == 206) {
+            /* the object became an encrypted one since the first answer */
+            return retry_with(req, PROXY_FETCH_CHUNKS);
+        }
+        if (present) {
+            req->response_mode = PROXY_RESPONSE_OPEN;
+            return head_open_whole(req, up, env);
+        }
+        break;
+    }
+    req->response_mode = PROXY_RESPONSE_PASS;
+    return head_pass(req, up);
+}
+
 enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstream *up)
 {
     static __thread struct crypto_envelope env;
@@ -183,6 +366,7 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
     bool listing = req->target.op == S3_OP_LIST_OBJECTS || req->target.op == S3_OP_LIST_OBJECTS_V2 ||
                    req->target.op == S3_OP_LIST_OBJECT_VERSIONS;
     bool object = req->target.op == S3_OP_GET_OBJECT || req->target.op == S3_OP_HEAD_OBJECT;
+    uint64_t size = 0;
     enum core_err err = CORE_OK;
 
     if (object && (req->status == 200 || req->status == 206)) {
@@ -193,25 +377,14 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
         }
     }
 
-    if (present && req->status == 206) {
-        /* s3seal never forwards a Range header, so a partial response is not one it can decrypt */
-        up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
-        return CORE_UPSTREAM;
-    }
-    if (present && req->target.op == S3_OP_GET_OBJECT) {
-        req->response_mode = PROXY_RESPONSE_OPEN;
-        err = head_open(req, up, &env);
-        if (err == CORE_OK && env.plain_len == 0) {
-            send_pending_head(req);
-        }
-    } else if (present) {
-        struct evbuffer *out = proxy_conn_output(req->conn);
-
+    if (req->target.op == S3_OP_GET_OBJECT) {
+        err = head_get_object(req, up, &env, present);
+    } else if (req->target.op == S3_OP_HEAD_OBJECT && present) {
         /* HEAD is served from the envelope alone, without a KMS call */
-        req->response_mode = PROXY_RESPONSE_HEAD;
-        write_head(out, req, up, true);
-        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n\r\n", env.plain_len);
-        req->response_started = true;
+        err = head_object(req, up, env.plain_len, true);
+    } else if (req->target.op == S3_OP_HEAD_OBJECT && req->status == 200 &&
+               header_u64(&up->head, "content-length", &size)) {
+        err = head_object(req, up, size, false);
     } else if (listing && req->status == 200) {
         req->response_mode = PROXY_RESPONSE_LIST;
         req->list_body = evbuffer_new();
@@ -220,19 +393,50 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
         req->response_mode = PROXY_RESPONSE_PASS;
         err = head_pass(req, up);
     }
+
+    if (err == CORE_OK && req->response_mode == PROXY_RESPONSE_OPEN && req->plain_remaining == 0) {
+        send_pending_head(req);
+    }
     OPENSSL_cleanse(&env, sizeof(env));
     return err;
 }
 
+/* Sends the part of an opened chunk that lies inside the requested bytes. */
+static void emit_plaintext(struct proxy_request *req, size_t opened)
+{
+    size_t skip = req->plain_skip < opened ? (size_t)req->plain_skip : opened;
+    size_t n = opened - skip;
+
+    if (n > req->plain_remaining) {
+        n = (size_t)req->plain_remaining;
+    }
+    req->plain_skip = 0;
+    req->plain_remaining -= n;
+    if (!req->response_started) {
+        send_pending_head(req);
+    }
+    evbuffer_add(proxy_conn_output(req->conn), req->plain + skip, n);
+}
+
 static enum core_err open_some(struct proxy_request *req, const uint8_t *data, size_t len)
 {
-    struct evbuffer *out = proxy_conn_output(req->conn);
-
     while (len > 0) {
-        size_t want = crypto_stream_next_cipher_len(&req->open);
+        size_t want;
         size_t take;
         size_t opened = 0;
 
+        if (req->cipher_skip > 0) {
+            take = req->cipher_skip < len ? (size_t)req->cipher_skip : len;
+            req->cipher_skip -= take;
+            data += take;
+            len -= take;
+            continue;
+        }
+        if (req->plain_remaining == 0 && req->ranged) {
+            /* the rest of the response lies after the range */
+            return CORE_OK;
+        }
+        want = crypto_stream_next_cipher_len(&req->open);
         if (want == 0) {
             log_integrity_failure(req, "bytes after the final chunk");
             return CORE_CRYPTO;
@@ -252,10 +456,7 @@ static enum core_err open_some(struct proxy_request *req, const uint8_t *data, s
             log_integrity_failure(req, "chunk authentication failed");
             return CORE_CRYPTO;
         }
-        if (!req->response_started) {
-            send_pending_head(req);
-        }
-        evbuffer_add(out, req->plain, opened);
+        emit_plaintext(req, opened);
     }
     return CORE_OK;
 }
@@ -274,6 +475,8 @@ enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data
         return evbuffer_add(req->list_body, data, len) == 0 ? CORE_OK : CORE_NOMEM;
     case PROXY_RESPONSE_HEAD:
         return CORE_UPSTREAM;
+    case PROXY_RESPONSE_DISCARD:
+        return CORE_OK;
     case PROXY_RESPONSE_PASS:
     default:
         if (req->response_chunked) {
@@ -304,7 +507,7 @@ static enum core_err finish_list(struct proxy_request *req)
 
     CORE_TRY(s3_list_rewrite_sizes(xml ? xml : "", len, map_size, NULL, &rewritten, &rewritten_len));
 
-    write_head(out, req, req->up, false);
+    write_head(out, req, req->up, false, NULL);
     evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", rewritten_len);
     evbuffer_add(out, rewritten, rewritten_len);
     free(rewritten);
@@ -316,7 +519,7 @@ enum core_err proxy_response_finish(struct proxy_request *req)
 {
     switch (req->response_mode) {
     case PROXY_RESPONSE_OPEN:
-        if (!crypto_stream_is_complete(&req->open) || req->plain_fill != 0) {
+        if (req->plain_remaining != 0) {
             log_integrity_failure(req, "object is truncated");
             return CORE_CRYPTO;
         }

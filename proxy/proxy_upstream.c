@@ -141,7 +141,7 @@ static int on_headers_complete(llhttp_t *p)
         return -1;
     }
     /* llhttp cannot tell from a HEAD response alone that no body follows */
-    return req->is_head_method ? 1 : 0;
+    return strcmp(req->upstream_method, "HEAD") == 0 ? 1 : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -178,6 +178,10 @@ static void complete_response(struct proxy_upstream *up)
                     evbuffer_get_length(bufferevent_get_input(up->bev)) == 0;
 
     proxy_upstream_release(up, reusable);
+    if (req->retry_pending) {
+        proxy_forward_retry(req);
+        return;
+    }
     proxy_conn_response_done(req->conn);
 }
 
@@ -228,7 +232,12 @@ static void process_input(struct proxy_upstream *up)
             enum s3_error_code code = up->failure != S3_ERR_NONE ? up->failure : S3_ERR_UPSTREAM_UNAVAILABLE;
 
             up->in_parser = false;
-            up->req = req;
+            if (code == S3_ERR_INVALID_RANGE) {
+                /* an answer of s3seal's own, not a backend failure */
+                proxy_upstream_release(up, false);
+                proxy_conn_send_error(req, code, NULL, NULL, 0);
+                return;
+            }
             fail_request(up, code, err == HPE_USER || err == HPE_CB_HEADERS_COMPLETE ? "response rejected" : llhttp_errno_name(err));
             return;
         }

@@ -37,6 +37,10 @@ EMPTY_BODY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8
 stage="setup"
 started_daemons=0
 
+# Copy of stderr for on_exit: a trap runs inside the redirections of the
+# command that was running when the signal came.
+exec {STDERR_FD}>&2
+
 log() {
     printf 'start-rgw: %s\n' "$*" >&2
 }
@@ -60,6 +64,7 @@ elapsed_s() {
 
 on_exit() {
     local rc=$?
+    exec 2>&"$STDERR_FD"
     if ((rc != 0)); then
         log "failed during stage '$stage' (exit code $rc)"
         if [[ $stage != setup ]]; then
@@ -72,6 +77,8 @@ on_exit() {
     fi
 }
 trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 require_command() {
     command -v "$1" >/dev/null 2>&1 || die "command '$1' not found; install $2"

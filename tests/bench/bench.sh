@@ -28,6 +28,7 @@ POLLER_PID=""
 on_exit() {
     local rc=$?
     set +e
+    testlib_restore_output
     stop_rss_poller
     if ((rc != 0)); then
         print_s3seal_log

@@ -37,6 +37,15 @@ BACKEND_SECRET_KEY=""
 REGION=""
 CREATED_BUCKETS=()
 
+# Copies of the script's stdout and stderr. A trap runs inside the redirections
+# of the command that was running when the signal came (often "2>file"), so
+# the EXIT handlers restore these before they print anything.
+exec {TESTLIB_STDOUT_FD}>&1 {TESTLIB_STDERR_FD}>&2
+
+testlib_restore_output() {
+    exec 1>&"$TESTLIB_STDOUT_FD" 2>&"$TESTLIB_STDERR_FD"
+}
+
 # Prints a progress line on stderr, prefixed with the script's name.
 note() {
     printf '%s: %s\n' "${0##*/}" "$*" >&2

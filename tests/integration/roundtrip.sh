@@ -61,6 +61,7 @@ check_equal() {
 on_exit() {
     local rc=$?
     set +e
+    testlib_restore_output
     if ((rc != 0 || failures > 0)); then
         print_s3seal_log
         print_backend_log

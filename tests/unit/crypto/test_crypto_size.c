@@ -112,6 +112,30 @@ static void test_size_encrypted_saturates(void)
     CHECK(crypto_size_encrypted(UINT64_MAX - K) == UINT64_MAX);
 }
 
+static void test_range_map_covers_chunks(void)
+{
+    /* { first, last, expected first chunk, cipher first, cipher last } */
+    static const uint64_t cases[][5] = {
+        {0, 0, 0, 0, 65571},
+        {65535, 65535, 0, 0, 65571},
+        {65535, 65536, 0, 0, 131143},
+        {65536, 65536, 1, 65572, 131143},
+        {100, 200000, 0, 0, 262287},
+        {196608, 196608, 3, 196716, 262287},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t chunk = 0;
+        uint64_t cipher_first = 0;
+        uint64_t cipher_last = 0;
+
+        crypto_range_map(cases[i][0], cases[i][1], &chunk, &cipher_first, &cipher_last);
+        CHECK(chunk == cases[i][2]);
+        CHECK(cipher_first == cases[i][3]);
+        CHECK(cipher_last == cases[i][4]);
+    }
+}
+
 int main(void)
 {
     RUN(test_size_encrypted_examples);
@@ -122,5 +146,6 @@ int main(void)
     RUN(test_size_decrypted_at_five_gib);
     RUN(test_size_decrypted_handles_uint64_max);
     RUN(test_size_encrypted_saturates);
+    RUN(test_range_map_covers_chunks);
     return TEST_RESULT();
 }
