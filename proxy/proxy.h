@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 #include <llhttp.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <stdbool.h>
@@ -51,6 +52,7 @@ struct proxy_worker {
     struct event_base *base;
     struct evconnlistener *listener;
     const struct proxy_config *cfg; /* borrowed; outlives the worker */
+    SSL_CTX *tls;                   /* borrowed; NULL when the listener is plain HTTP */
     struct kms_provider *kms;       /* borrowed; shared by all workers */
     struct proxy_upstream *idle;    /* owned list of idle keep-alive backend connections */
     struct sockaddr_storage backend_addr; /* resolved once at start-up */

@@ -28,6 +28,8 @@ enum setting_id {
     SET_SECRET_ACCESS_KEY,
     SET_CREDENTIALS_FILE,
     SET_KEY_FILE,
+    SET_TLS_CERT_FILE,
+    SET_TLS_KEY_FILE,
     SET_LOG_LEVEL,
     SET_CLIENT_TIMEOUT,
     SET_BACKEND_TIMEOUT,
@@ -66,6 +68,11 @@ static const struct setting settings[SET_COUNT] = {
                               "must not be readable by group or others."},
     [SET_KEY_FILE] = {"S3SEAL_KEY_FILE", "kms", "key_file", NULL,
                       "Required. Master key file made by 's3seal keygen'; must have mode 0600 or stricter."},
+    [SET_TLS_CERT_FILE] = {"S3SEAL_TLS_CERT_FILE", "server", "tls_cert_file", NULL,
+                           "PEM certificate chain for the listener; with S3SEAL_TLS_KEY_FILE, clients must use "
+                           "HTTPS (TLS 1.2 or 1.3)."},
+    [SET_TLS_KEY_FILE] = {"S3SEAL_TLS_KEY_FILE", "server", "tls_key_file", NULL,
+                          "PEM private key of the listener certificate."},
     [SET_LOG_LEVEL] = {"S3SEAL_LOG_LEVEL", "server", "log_level", "notice",
                        "One of error, warn, notice, info, debug."},
     [SET_CLIENT_TIMEOUT] = {"S3SEAL_CLIENT_TIMEOUT", "server", "client_timeout", "60",
@@ -325,6 +332,15 @@ static enum core_err apply_server(struct proxy_config *cfg, const struct raw_con
         return CORE_CONFIG;
     }
 
+    if ((raw->values[SET_TLS_CERT_FILE] == NULL) != (raw->values[SET_TLS_KEY_FILE] == NULL)) {
+        snprintf(err, err_cap, "S3SEAL_TLS_CERT_FILE and S3SEAL_TLS_KEY_FILE must be set together");
+        return CORE_CONFIG;
+    }
+    if (raw->values[SET_TLS_CERT_FILE] != NULL) {
+        cfg->tls_cert_file = strdup(raw->values[SET_TLS_CERT_FILE]);
+        cfg->tls_key_file = strdup(raw->values[SET_TLS_KEY_FILE]);
+    }
+
     level = core_log_level_parse(raw->values[SET_LOG_LEVEL]);
     if (level < 0) {
         snprintf(err, err_cap, "%s: invalid log level '%s'; expected error, warn, notice, info or debug",
@@ -442,6 +458,8 @@ void proxy_config_free(struct proxy_config *cfg)
     free_secret(cfg->backend_secret_access_key);
     free(cfg->region);
     free(cfg->key_file);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
     free(cfg);
 }
 

@@ -21,6 +21,8 @@ struct proxy_config {
     char *listen_host; /* owned; numeric address */
     char *listen_port; /* owned */
     int workers;
+    char *tls_cert_file; /* owned; NULL for plain HTTP */
+    char *tls_key_file;  /* owned */
 
     char *backend_host; /* owned; host part of S3SEAL_BACKEND_URL */
     char *backend_port; /* owned */

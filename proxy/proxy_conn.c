@@ -6,6 +6,7 @@
  * input buffer until the previous response is complete.
  */
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/rand.h>
@@ -598,6 +599,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct proxy_conn *c = arg;
 
+    if (what & BEV_EVENT_CONNECTED) {
+        /* the TLS handshake finished */
+        return;
+    }
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == PROXY_CONN_WAITING_RESPONSE) {
         /* the client is quiet because it waits for the backend; the backend timeout covers that wait */
         bufferevent_enable(bev, EV_READ);
@@ -630,6 +635,35 @@ static void format_peer(const struct sockaddr *addr, char *out, size_t cap)
     snprintf(out, cap, "%s:%d", host, port);
 }
 
+/* Wraps an accepted socket, in TLS when the listener has a certificate; closes fd on failure. */
+static struct bufferevent *new_client_bufferevent(struct proxy_worker *w, evutil_socket_t fd)
+{
+    struct bufferevent *bev;
+    SSL *ssl;
+
+    if (w->tls == NULL) {
+        bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        if (bev == NULL) {
+            evutil_closesocket(fd);
+        }
+        return bev;
+    }
+    ssl = SSL_new(w->tls);
+    if (ssl == NULL) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    /* many clients close without a TLS close_notify; that is an ordinary end of a connection */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
 void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct sockaddr *addr, int addr_len)
 {
     struct proxy_conn *c = calloc(1, sizeof(*c));
@@ -645,9 +679,9 @@ void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct 
     format_peer(addr, c->peer, sizeof(c->peer));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = new_client_bufferevent(w, fd);
     if (c->bev == NULL) {
-        evutil_closesocket(fd);
+        core_log(CORE_LOG_ERROR, "proxy", "cannot set up a connection from %s", c->peer);
         free(c);
         return;
     }

@@ -9,6 +9,8 @@
 
 #include <event2/thread.h>
 #include <libxml/parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -49,6 +51,42 @@ static enum core_err resolve(const char *host, const char *port, int passive, st
     memcpy(out, res->ai_addr, res->ai_addrlen);
     *out_len = (int)res->ai_addrlen;
     freeaddrinfo(res);
+    return CORE_OK;
+}
+
+static void log_tls_errors(const char *what, const char *path)
+{
+    char reason[256];
+    unsigned long e = ERR_get_error();
+
+    ERR_error_string_n(e, reason, sizeof(reason));
+    core_log(CORE_LOG_ERROR, "proxy", "%s %s: %s", what, path, e != 0 ? reason : "unknown error");
+    ERR_clear_error();
+}
+
+/* Builds the listener's TLS context: TLS 1.2 and 1.3 only, with the configured certificate and key. */
+static enum core_err tls_context_new(const struct proxy_config *cfg, SSL_CTX **out)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (ctx == NULL) {
+        return CORE_NOMEM;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert_file) != 1) {
+        log_tls_errors("cannot load the TLS certificate chain", cfg->tls_cert_file);
+        SSL_CTX_free(ctx);
+        return CORE_CONFIG;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        log_tls_errors("cannot load the TLS private key, or it does not match the certificate:",
+                       cfg->tls_key_file);
+        SSL_CTX_free(ctx);
+        return CORE_CONFIG;
+    }
+    *out = ctx;
     return CORE_OK;
 }
 
@@ -115,6 +153,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     int listen_len = 0;
     int backend_len = 0;
     struct proxy_worker *workers = NULL;
+    SSL_CTX *tls = NULL;
     int started = 0;
     sigset_t set;
     enum core_err err = CORE_OK;
@@ -132,12 +171,18 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     CORE_TRY(resolve(cfg->listen_host, cfg->listen_port, 1, &listen_addr, &listen_len));
     CORE_TRY(resolve(cfg->backend_host, cfg->backend_port, 0, &backend_addr, &backend_len));
 
+    if (cfg->tls_cert_file != NULL) {
+        CORE_TRY(tls_context_new(cfg, &tls));
+    }
+
     workers = calloc((size_t)cfg->workers, sizeof(*workers));
     if (workers == NULL) {
+        SSL_CTX_free(tls);
         return CORE_NOMEM;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
         err = worker_init(&workers[i], i, cfg, kms, &listen_addr, listen_len, &backend_addr, backend_len);
+        workers[i].tls = tls;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
@@ -149,8 +194,9 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     }
 
     if (err == CORE_OK) {
-        core_log(CORE_LOG_NOTICE, "proxy", "listening on %s:%s with %d workers; backend %s:%s", cfg->listen_host,
-                 cfg->listen_port, cfg->workers, cfg->backend_host, cfg->backend_port);
+        core_log(CORE_LOG_NOTICE, "proxy", "listening on %s:%s (%s) with %d workers; backend %s:%s",
+                 cfg->listen_host, cfg->listen_port, tls != NULL ? "https" : "http", cfg->workers,
+                 cfg->backend_host, cfg->backend_port);
         wait_for_signal();
     }
 
@@ -162,5 +208,6 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         worker_cleanup(&workers[i]);
     }
     free(workers);
+    SSL_CTX_free(tls);
     return err;
 }
