@@ -71,6 +71,9 @@ static const struct error_info error_table[S3_ERR_COUNT] = {
     [S3_ERR_KEY_TOO_LONG] = {"KeyTooLong", 400, "The object key is longer than 1024 bytes."},
     [S3_ERR_INVALID_URI] = {"InvalidURI", 400, "The request URI cannot be parsed."},
     [S3_ERR_INVALID_BUCKET_NAME] = {"InvalidBucketName", 400, "The bucket name is invalid."},
+    [S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR] = {"AuthorizationQueryParametersError", 400,
+                                                     "The authentication parameters of the presigned URL "
+                                                     "are invalid."},
 };
 
 static bool is_known_code(enum s3_error_code code)

@@ -65,7 +65,9 @@ enum s3_error_code {
     S3_ERR_KEY_TOO_LONG,        /* 400 KeyTooLong */
     S3_ERR_INVALID_URI,         /* 400 InvalidURI */
     S3_ERR_INVALID_BUCKET_NAME, /* 400 InvalidBucketName */
-    S3_ERR_COUNT                /* number of codes; not a code */
+    /* 400 AuthorizationQueryParametersError: a malformed presigned URL */
+    S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR,
+    S3_ERR_COUNT /* number of codes; not a code */
 };
 
 /* Returns the HTTP status for code; 500 for a value outside the enum. */

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Maps a path-style S3 request to its operation, following the request
- * syntax of each operation in the Amazon S3 API Reference.
+ * Maps a path-style or virtual-hosted-style S3 request to its operation,
+ * following the request syntax of each operation in the Amazon S3 API
+ * Reference.
  */
 #include "s3/s3_op.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "s3/s3_uri.h"
 
@@ -401,21 +403,15 @@ static enum core_err parse_path(const char *path, size_t len, struct s3_target *
     return parse_key(slash + 1, key_len, out);
 }
 
-enum core_err s3_op_classify(const struct s3_request *req, struct s3_target *out)
+/* Picks the operation once bucket and key are known; fills out->has_query. */
+static enum core_err classify_resource(const struct s3_request *req, struct s3_target *out)
 {
     struct query_info q;
-    const char *path;
     const char *query;
-    size_t path_len;
     size_t query_len;
     enum core_err err;
 
-    memset(out, 0, sizeof(*out));
-    out->addressing = S3_ADDRESSING_PATH;
-    s3_request_path(req, &path, &path_len);
     out->has_query = s3_request_query(req, &query, &query_len);
-
-    CORE_TRY(parse_path(path, path_len, out));
     err = scan_query(query, query_len, &q);
     if (err == CORE_CLIENT) {
         return fail(out, S3_ERR_INVALID_URI);
@@ -430,6 +426,113 @@ enum core_err s3_op_classify(const struct s3_request *req, struct s3_target *out
         out->op = classify_object(req, &q);
     }
     return CORE_OK;
+}
+
+enum core_err s3_op_classify(const struct s3_request *req, struct s3_target *out)
+{
+    const char *path;
+    size_t path_len;
+
+    memset(out, 0, sizeof(*out));
+    out->addressing = S3_ADDRESSING_PATH;
+    s3_request_path(req, &path, &path_len);
+    CORE_TRY(parse_path(path, path_len, out));
+    return classify_resource(req, out);
+}
+
+/* Sets *len to the length of host without a ":port" suffix and one trailing dot; false for IP literals. */
+static bool host_name_length(const char *host, size_t len, size_t *name_len)
+{
+    const char *colon;
+
+    if (len == 0 || host[0] == '[') {
+        return false;
+    }
+    colon = memchr(host, ':', len);
+    if (colon != NULL) {
+        for (const char *c = colon + 1; c < host + len; c++) {
+            if (*c < '0' || *c > '9') {
+                return false;
+            }
+        }
+        len = (size_t)(colon - host);
+    }
+    if (len > 0 && host[len - 1] == '.') {
+        len--;
+    }
+    *name_len = len;
+    return true;
+}
+
+/*
+ * Returns the length of the bucket label in front of "." + a base domain,
+ * or 0 when host is not below any of them.
+ */
+static size_t virtual_bucket_length(const char *host, size_t len, const char *const *base_domains,
+                                    size_t base_domain_count)
+{
+    for (size_t i = 0; i < base_domain_count; i++) {
+        const char *base = base_domains[i];
+        size_t base_len = base ? strlen(base) : 0;
+
+        if (base_len == 0 || len < base_len + 2) {
+            continue;
+        }
+        if (host[len - base_len - 1] == '.' && strncasecmp(host + len - base_len, base, base_len) == 0) {
+            return len - base_len - 1;
+        }
+    }
+    return 0;
+}
+
+/* Copies the bucket from the Host header, lower-cased because DNS names ignore case. */
+static enum core_err parse_host_bucket(const char *host, size_t len, struct s3_target *out)
+{
+    if (len > S3_BUCKET_NAME_MAX) {
+        return fail(out, S3_ERR_INVALID_BUCKET_NAME);
+    }
+    out->bucket = malloc(len + 1);
+    CORE_ENSURE(out->bucket != NULL, CORE_NOMEM);
+    for (size_t i = 0; i < len; i++) {
+        char c = host[i];
+
+        if (!is_bucket_char(c)) {
+            return fail(out, S3_ERR_INVALID_BUCKET_NAME);
+        }
+        out->bucket[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    out->bucket[len] = '\0';
+    return CORE_OK;
+}
+
+enum core_err s3_op_classify_host(const struct s3_request *req, const char *const *base_domains,
+                                  size_t base_domain_count, struct s3_target *out)
+{
+    const struct s3_header *host = s3_request_find_header(req, "host");
+    const char *path;
+    size_t path_len;
+    size_t host_len;
+    size_t bucket_len = 0;
+
+    if (host != NULL && host_name_length(host->value, host->value_len, &host_len)) {
+        bucket_len = virtual_bucket_length(host->value, host_len, base_domains, base_domain_count);
+    }
+    if (bucket_len == 0) {
+        return s3_op_classify(req, out);
+    }
+
+    memset(out, 0, sizeof(*out));
+    out->addressing = S3_ADDRESSING_VIRTUAL_HOST;
+    CORE_TRY(parse_host_bucket(host->value, bucket_len, out));
+
+    s3_request_path(req, &path, &path_len);
+    if (path_len == 0 || path[0] != '/') {
+        return fail(out, S3_ERR_INVALID_URI);
+    }
+    if (path_len > 1) {
+        CORE_TRY(parse_key(path + 1, path_len - 1, out));
+    }
+    return classify_resource(req, out);
 }
 
 void s3_target_cleanup(struct s3_target *t)

@@ -52,7 +52,7 @@ enum s3_op {
 
 enum s3_addressing {
     S3_ADDRESSING_PATH = 0,     /* bucket is the first path segment */
-    S3_ADDRESSING_VIRTUAL_HOST, /* bucket comes from the Host header; not produced yet */
+    S3_ADDRESSING_VIRTUAL_HOST, /* bucket comes from the Host header */
 };
 
 struct s3_target {
@@ -82,6 +82,21 @@ struct s3_target {
  * caller passes it to s3_target_cleanup after any return.
  */
 enum core_err s3_op_classify(const struct s3_request *req, struct s3_target *out) CORE_WARN_UNUSED;
+
+/*
+ * Classifies a request that may use virtual-hosted-style addressing. When
+ * the Host header, without its port and a trailing dot, ends with "." and
+ * one of base_domains (compared ignoring case), the part before it is the
+ * bucket, lower-cased, and may itself contain dots
+ * ("my.bucket.s3.example.com" with base domain "s3.example.com" is bucket
+ * "my.bucket"). The whole path decoded once is then the key: "/" is the
+ * bucket resource and "/a/b" is key "a/b". Any other host, an IP literal
+ * or a missing Host header falls back to s3_op_classify. Errors and the
+ * cleanup rule are those of s3_op_classify; a Host bucket with characters
+ * outside letters, digits, '.', '-' and '_' is InvalidBucketName.
+ */
+enum core_err s3_op_classify_host(const struct s3_request *req, const char *const *base_domains,
+                                  size_t base_domain_count, struct s3_target *out) CORE_WARN_UNUSED;
 
 /* Frees bucket and key and resets t; accepts NULL. */
 void s3_target_cleanup(struct s3_target *t);

@@ -19,6 +19,8 @@
 #define S3_SIGV4_ALGORITHM        "AWS4-HMAC-SHA256"
 #define S3_SIGV4_MAX_SKEW_SECONDS (15 * 60) /* S3 rejects requests more than 15 minutes off */
 #define S3_SIGV4_SECRET_MAX       256       /* maximum secret access key length, in bytes */
+/* S3 limit on X-Amz-Expires of a presigned URL: seven days, in seconds */
+#define S3_SIGV4_PRESIGNED_EXPIRES_MAX 604800
 
 struct s3_credential {
     const char *access_key_id;
@@ -52,7 +54,7 @@ struct s3_auth {
 };
 
 /*
- * Verifies the Authorization header form of SigV4:
+ * Verifies a SigV4 request, signed in the Authorization header:
  *   AWS4-HMAC-SHA256 Credential=AK/date/region/s3/aws4_request,
  *   SignedHeaders=h1;h2, Signature=hex
  * SignedHeaders must be sorted and include host, and every x-amz-* header of
@@ -62,15 +64,27 @@ struct s3_auth {
  * from x-amz-date, else from Date. The region is not checked against a
  * configured one: the caller compares out->region.
  *
+ * Or signed as a presigned URL, when the query has X-Amz-Algorithm,
+ * X-Amz-Credential or X-Amz-Signature. Then X-Amz-Algorithm must be
+ * AWS4-HMAC-SHA256, and X-Amz-Credential, X-Amz-Date, X-Amz-Expires (1 to
+ * S3_SIGV4_PRESIGNED_EXPIRES_MAX seconds), X-Amz-SignedHeaders and
+ * X-Amz-Signature must be present once each. The canonical query omits
+ * X-Amz-Signature. out->payload_hash is UNSIGNED-PAYLOAD unless the client
+ * signed an x-amz-content-sha256 header. The URL is valid from X-Amz-Date
+ * minus S3_SIGV4_MAX_SKEW_SECONDS until X-Amz-Date plus X-Amz-Expires.
+ *
  * Returns CORE_OK with out->error == S3_ERR_NONE when the signature matches.
  * Returns CORE_AUTH with out->error set for AccessDenied (no Authorization
- * header, no valid date, unsigned x-amz-* header), InvalidAccessKeyId,
- * RequestTimeTooSkewed (more than S3_SIGV4_MAX_SKEW_SECONDS from now) and
- * SignatureDoesNotMatch. Returns CORE_CLIENT with out->error set for
- * malformed input: AuthorizationHeaderMalformed, InvalidArgument,
- * InvalidRequest, InvalidURI, NotImplemented for presigned URLs. Also
- * CORE_NOMEM, CORE_TOO_LARGE, CORE_INTERNAL. The caller must call
- * s3_auth_cleanup on out whatever the result.
+ * header or presigned parameters, no valid date, unsigned x-amz-* header, a
+ * presigned URL that expired or whose date is too far in the future),
+ * InvalidAccessKeyId, RequestTimeTooSkewed (Authorization header only, more
+ * than S3_SIGV4_MAX_SKEW_SECONDS from now) and SignatureDoesNotMatch.
+ * Returns CORE_CLIENT with out->error set for malformed input:
+ * AuthorizationHeaderMalformed, AuthorizationQueryParametersError for
+ * presigned parameters, InvalidArgument (also for a request with both an
+ * Authorization header and presigned parameters), InvalidRequest,
+ * InvalidURI. Also CORE_NOMEM, CORE_TOO_LARGE, CORE_INTERNAL. The caller
+ * must call s3_auth_cleanup on out whatever the result.
  */
 enum core_err s3_sigv4_verify(const struct s3_request *req, s3_credential_lookup_fn lookup, void *arg,
                               time_t now, struct s3_auth *out) CORE_WARN_UNUSED;

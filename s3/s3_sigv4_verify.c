@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Verification of the SigV4 Authorization header of client requests: parses
- * the header, checks the signed headers, payload hash and request time,
- * then recomputes the signature and compares it in constant time.
+ * Verification of SigV4 client requests, signed in the Authorization header
+ * or as a presigned URL: parses the signature parameters, checks the signed
+ * headers, payload hash and request time, then recomputes the signature and
+ * compares it in constant time.
  */
 #include "s3/s3_sigv4.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +107,7 @@ static size_t count_headers(const struct s3_request *req, const char *lower_name
     return n;
 }
 
-/* Returns true if the raw query has a parameter named X-Amz-Credential or X-Amz-Signature. */
+/* Returns true if the raw query has X-Amz-Algorithm, X-Amz-Credential or X-Amz-Signature, the parameters of a presigned URL. */
 static bool query_is_presigned(const struct s3_request *req)
 {
     const char *q;
@@ -119,7 +121,8 @@ static bool query_is_presigned(const struct s3_request *req)
         if (i < len && q[i] != '&') {
             continue;
         }
-        if (starts_with(q + start, i - start, "X-Amz-Credential=") ||
+        if (starts_with(q + start, i - start, "X-Amz-Algorithm=") ||
+            starts_with(q + start, i - start, "X-Amz-Credential=") ||
             starts_with(q + start, i - start, "X-Amz-Signature=")) {
             return true;
         }
@@ -133,9 +136,6 @@ static enum core_err find_authorization(const struct s3_request *req, struct s3_
 {
     *h = s3_request_find_header(req, "authorization");
     if (*h == NULL) {
-        if (query_is_presigned(req)) {
-            return reject(out, CORE_CLIENT, S3_ERR_NOT_IMPLEMENTED, "Presigned URLs are not supported yet.");
-        }
         return reject(out, CORE_AUTH, S3_ERR_ACCESS_DENIED, "The request has no Authorization header.");
     }
     if (count_headers(req, "authorization") > 1) {
@@ -459,7 +459,7 @@ static enum core_err check_time(time_t t, time_t now, struct s3_auth *out)
     return CORE_OK;
 }
 
-static enum core_err canonical_target(const struct s3_request *req, char **uri, char **query)
+static enum core_err canonical_target(const struct s3_request *req, bool presigned, char **uri, char **query)
 {
     const char *path;
     const char *raw_query;
@@ -475,12 +475,12 @@ static enum core_err canonical_target(const struct s3_request *req, char **uri, 
     *query = malloc(3 * query_len + 1);
     CORE_ENSURE(*uri != NULL && *query != NULL, CORE_NOMEM);
     CORE_TRY(s3_uri_canonical_path(path, path_len, *uri, 3 * path_len + 2, &n));
-    return s3_uri_canonical_query(raw_query, query_len, false, *query, 3 * query_len + 1, &n);
+    return s3_uri_canonical_query(raw_query, query_len, presigned, *query, 3 * query_len + 1, &n);
 }
 
 /* Builds the canonical request and string to sign into out and derives the signing key. */
 static enum core_err compute_signature(const struct s3_request *req, const struct auth_fields *f,
-                                       const struct s3_credential *cred, struct s3_auth *out,
+                                       bool presigned, const struct s3_credential *cred, struct s3_auth *out,
                                        char expected[65])
 {
     enum core_err err;
@@ -490,7 +490,7 @@ static enum core_err compute_signature(const struct s3_request *req, const struc
     size_t len;
 
     s3_buf_init(&canonical, S3_SIGV4_CANONICAL_MAX);
-    err = canonical_target(req, &uri, &query);
+    err = canonical_target(req, presigned, &uri, &query);
     if (err == CORE_CLIENT) {
         reject(out, CORE_CLIENT, S3_ERR_INVALID_URI, "The request target has an invalid percent-encoding.");
         goto out;
@@ -541,23 +541,235 @@ static enum core_err parse_request(const struct s3_request *req, struct auth_fie
     return check_time(t, now, out);
 }
 
+/* The presigned URL parameters, percent-decoded and NUL-terminated. */
+struct presigned_params {
+    char algorithm[32];
+    char credential[256];
+    char date[32];
+    char expires[16];
+    char signed_headers[1024];
+    char signature[80];
+    unsigned seen; /* one bit per entry of presigned_names */
+};
+
+struct presigned_name {
+    const char *name;
+    size_t offset; /* of the field in struct presigned_params */
+    size_t cap;
+};
+
+#define PRESIGNED_FIELD(name, field)                                                                         \
+    {                                                                                                        \
+        name, offsetof(struct presigned_params, field), sizeof(((struct presigned_params *)0)->field)        \
+    }
+
+static const struct presigned_name presigned_names[] = {
+    PRESIGNED_FIELD("X-Amz-Algorithm", algorithm),
+    PRESIGNED_FIELD("X-Amz-Credential", credential),
+    PRESIGNED_FIELD("X-Amz-Date", date),
+    PRESIGNED_FIELD("X-Amz-Expires", expires),
+    PRESIGNED_FIELD("X-Amz-SignedHeaders", signed_headers),
+    PRESIGNED_FIELD("X-Amz-Signature", signature),
+};
+
+#define PRESIGNED_NAME_COUNT (sizeof(presigned_names) / sizeof(presigned_names[0]))
+
+static enum core_err query_error(struct s3_auth *a, const char *message)
+{
+    return reject(a, CORE_CLIENT, S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR, message);
+}
+
+/* Stores one query parameter if it is a presigned URL parameter; others are only signed. */
+static enum core_err store_presigned_param(const char *piece, size_t len, struct presigned_params *p,
+                                           struct s3_auth *out)
+{
+    const char *eq = memchr(piece, '=', len);
+    size_t raw_name_len = eq ? (size_t)(eq - piece) : len;
+    char name[32];
+    size_t name_len;
+    size_t value_len;
+
+    if (s3_uri_decode(piece, raw_name_len, name, sizeof(name), &name_len) != CORE_OK) {
+        /* longer than every presigned name, or an invalid escape that canonicalisation rejects later */
+        return CORE_OK;
+    }
+    for (size_t i = 0; i < PRESIGNED_NAME_COUNT; i++) {
+        const struct presigned_name *n = &presigned_names[i];
+        char *field = (char *)p + n->offset;
+
+        if (!equals(name, name_len, n->name)) {
+            continue;
+        }
+        if (p->seen & (1u << i)) {
+            return query_error(out, "A presigned URL parameter appears more than once.");
+        }
+        p->seen |= 1u << i;
+        if (eq == NULL ||
+            s3_uri_decode(eq + 1, len - raw_name_len - 1, field, n->cap, &value_len) != CORE_OK ||
+            memchr(field, '\0', value_len) != NULL) {
+            return query_error(out, "A presigned URL parameter has an invalid or overlong value.");
+        }
+        return CORE_OK;
+    }
+    return CORE_OK;
+}
+
+static enum core_err read_presigned_params(const struct s3_request *req, struct presigned_params *p,
+                                           struct s3_auth *out)
+{
+    const char *q;
+    size_t len;
+    size_t start = 0;
+
+    memset(p, 0, sizeof(*p));
+    s3_request_query(req, &q, &len);
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && q[i] != '&') {
+            continue;
+        }
+        CORE_TRY(store_presigned_param(q + start, i - start, p, out));
+        start = i + 1;
+    }
+    if (p->seen != (1u << PRESIGNED_NAME_COUNT) - 1) {
+        return query_error(out, "A presigned URL needs X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, "
+                                "X-Amz-Expires, X-Amz-SignedHeaders and X-Amz-Signature.");
+    }
+    if (strcmp(p->algorithm, S3_SIGV4_ALGORITHM) != 0) {
+        return query_error(out, "X-Amz-Algorithm must be AWS4-HMAC-SHA256.");
+    }
+    return CORE_OK;
+}
+
+/* Runs the checks shared with the Authorization header; their malformed-input code becomes the query one. */
+static enum core_err check_presigned_fields(const struct s3_request *req, const struct auth_fields *f,
+                                            struct s3_auth *out)
+{
+    enum core_err err = parse_credential(f, out);
+
+    if (err == CORE_OK) {
+        err = check_signed_list(f, out);
+    }
+    if (err == CORE_OK) {
+        err = parse_signature(f, out);
+    }
+    if (err == CORE_OK) {
+        err = check_amz_headers_signed(req, f, out);
+    }
+    if (err == CORE_OK) {
+        err = check_signed_present(req, f, out);
+    }
+    if (out->error == S3_ERR_AUTHORIZATION_HEADER_MALFORMED) {
+        out->error = S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR;
+    }
+    return err;
+}
+
+/*
+ * A presigned request signs its body as UNSIGNED-PAYLOAD, unless the client
+ * signed an x-amz-content-sha256 header, in which case that value is used.
+ */
+static enum core_err read_presigned_payload_hash(const struct s3_request *req, const struct auth_fields *f,
+                                                 struct s3_auth *out)
+{
+    static const char name[] = "x-amz-content-sha256";
+
+    if (list_contains(f, name, sizeof(name) - 1)) {
+        return read_payload_hash(req, out);
+    }
+    memcpy(out->payload_hash, "UNSIGNED-PAYLOAD", sizeof("UNSIGNED-PAYLOAD"));
+    return CORE_OK;
+}
+
+/*
+ * A presigned URL is valid from X-Amz-Date until X-Amz-Expires seconds
+ * later. Unlike the Authorization header, a past date within the expiry is
+ * fine; a date more than the allowed skew in the future is not.
+ */
+static enum core_err check_presigned_time(const struct presigned_params *p, time_t now, struct s3_auth *out)
+{
+    size_t expires_len = strlen(p->expires);
+    long expires;
+    time_t t;
+
+    if (!s3_sigv4_parse_amz_date(p->date, strlen(p->date), &t)) {
+        return query_error(out, "X-Amz-Date must be YYYYMMDDTHHMMSSZ.");
+    }
+    s3_sigv4_amz_date(t, out->request_time);
+    if (memcmp(out->scope, out->request_time, 8) != 0) {
+        return query_error(out, "The X-Amz-Credential date is not the date of X-Amz-Date.");
+    }
+    if (expires_len == 0 || expires_len > 6 || !all_digits(p->expires, expires_len)) {
+        return query_error(out, "X-Amz-Expires must be a number of seconds from 1 to 604800.");
+    }
+    expires = strtol(p->expires, NULL, 10);
+    if (expires < 1 || expires > S3_SIGV4_PRESIGNED_EXPIRES_MAX) {
+        return query_error(out, "X-Amz-Expires must be a number of seconds from 1 to 604800.");
+    }
+    if (t > now && t - now > S3_SIGV4_MAX_SKEW_SECONDS) {
+        return reject(out, CORE_AUTH, S3_ERR_ACCESS_DENIED, "Request is not valid yet.");
+    }
+    if (now > t && now - t > expires) {
+        return reject(out, CORE_AUTH, S3_ERR_ACCESS_DENIED, "Request has expired.");
+    }
+    return CORE_OK;
+}
+
+static enum core_err parse_presigned(const struct s3_request *req, time_t now, struct presigned_params *p,
+                                     struct auth_fields *f, struct s3_auth *out)
+{
+    CORE_TRY(read_presigned_params(req, p, out));
+    f->credential = p->credential;
+    f->credential_len = strlen(p->credential);
+    f->signed_headers = p->signed_headers;
+    f->signed_len = strlen(p->signed_headers);
+    f->signature = p->signature;
+    f->signature_len = strlen(p->signature);
+
+    CORE_TRY(check_presigned_fields(req, f, out));
+    CORE_TRY(read_presigned_payload_hash(req, f, out));
+    return check_presigned_time(p, now, out);
+}
+
+/*
+ * S3 accepts one authentication method per request and returns
+ * InvalidArgument when the Authorization header and presigned URL
+ * parameters come together.
+ */
+static enum core_err choose_method(const struct s3_request *req, struct s3_auth *out, bool *presigned)
+{
+    *presigned = query_is_presigned(req);
+    if (*presigned && s3_request_find_header(req, "authorization") != NULL) {
+        return reject(out, CORE_CLIENT, S3_ERR_INVALID_ARGUMENT,
+                      "Only one authentication method is allowed: the Authorization header or presigned "
+                      "URL parameters, not both.");
+    }
+    return CORE_OK;
+}
+
 enum core_err s3_sigv4_verify(const struct s3_request *req, s3_credential_lookup_fn lookup, void *arg,
                               time_t now, struct s3_auth *out)
 {
     struct auth_fields f;
+    struct presigned_params p;
     const struct s3_credential *cred;
     char expected[65];
+    bool presigned;
     enum core_err err;
 
     memset(out, 0, sizeof(*out));
-    CORE_TRY(parse_request(req, &f, now, out));
+    CORE_TRY(choose_method(req, out, &presigned));
+    if (presigned) {
+        CORE_TRY(parse_presigned(req, now, &p, &f, out));
+    } else {
+        CORE_TRY(parse_request(req, &f, now, out));
+    }
 
     cred = lookup(arg, out->access_key_id);
     if (cred == NULL || cred->secret_access_key == NULL) {
         return reject(out, CORE_AUTH, S3_ERR_INVALID_ACCESS_KEY_ID, NULL);
     }
 
-    err = compute_signature(req, &f, cred, out, expected);
+    err = compute_signature(req, &f, presigned, cred, out, expected);
     if (err != CORE_OK) {
         OPENSSL_cleanse(expected, sizeof(expected));
         return out->error != S3_ERR_NONE ? err : reject(out, err, S3_ERR_INTERNAL_ERROR, NULL);

@@ -213,6 +213,103 @@ static void test_op_names(void)
     s3_target_cleanup(NULL);
 }
 
+struct host_case {
+    const char *method;
+    const char *target;
+    const char *host; /* NULL for no Host header */
+    enum s3_addressing addressing;
+    enum s3_op op;
+    const char *bucket;
+    const char *key;
+};
+
+static const char *const base_domains[] = {"s3.example.com", "localhost"};
+
+static const struct host_case host_cases[] = {
+    {"GET", "/key", "bkt.s3.example.com", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/a/b/c", "bkt.s3.example.com:8080", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_GET_OBJECT, "bkt",
+     "a/b/c"},
+    {"PUT", "/a%20b", "my.dotted.bucket.s3.example.com", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_PUT_OBJECT,
+     "my.dotted.bucket", "a b"},
+    {"GET", "//x", "bkt.s3.example.com", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_GET_OBJECT, "bkt", "/x"},
+    {"GET", "/", "Bkt.S3.Example.COM.", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_LIST_OBJECTS, "bkt", NULL},
+    {"GET", "/?list-type=2", "bkt.localhost:9000", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_LIST_OBJECTS_V2, "bkt",
+     NULL},
+    {"PUT", "/", "bkt.s3.example.com", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_CREATE_BUCKET, "bkt", NULL},
+    {"POST", "/key?uploads", "bkt.s3.example.com", S3_ADDRESSING_VIRTUAL_HOST, S3_OP_CREATE_MULTIPART_UPLOAD,
+     "bkt", "key"},
+    /* hosts that are not below a base domain stay path-style */
+    {"GET", "/bkt/key", "s3.example.com", S3_ADDRESSING_PATH, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/bkt/key", "s3.example.com:443", S3_ADDRESSING_PATH, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/bkt/key", "bkts3.example.com", S3_ADDRESSING_PATH, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/bkt/key", "127.0.0.1:8080", S3_ADDRESSING_PATH, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/bkt/key", "[::1]:8080", S3_ADDRESSING_PATH, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/bkt/key", ".s3.example.com", S3_ADDRESSING_PATH, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/bkt/key", NULL, S3_ADDRESSING_PATH, S3_OP_GET_OBJECT, "bkt", "key"},
+    {"GET", "/", "localhost", S3_ADDRESSING_PATH, S3_OP_LIST_BUCKETS, NULL, NULL},
+};
+
+static enum core_err classify_with_host(const char *method, const char *target, const char *host,
+                                        struct s3_target *t)
+{
+    struct s3_header h = {"Host", 4, host, host ? strlen(host) : 0};
+    struct s3_request req = {method, target, strlen(target), &h, host ? 1 : 0};
+
+    return s3_op_classify_host(&req, base_domains, 2, t);
+}
+
+static void test_op_classify_host_table(void)
+{
+    for (size_t i = 0; i < sizeof(host_cases) / sizeof(host_cases[0]); i++) {
+        const struct host_case *c = &host_cases[i];
+        struct s3_target t;
+
+        CHECK(classify_with_host(c->method, c->target, c->host, &t) == CORE_OK);
+        CHECK(t.addressing == c->addressing);
+        CHECK(t.op == c->op);
+        if (c->bucket) {
+            CHECK_STR(t.bucket, c->bucket);
+        } else {
+            CHECK(t.bucket == NULL);
+        }
+        if (c->key) {
+            CHECK_STR(t.key, c->key);
+            CHECK(t.key_len == strlen(c->key));
+        } else {
+            CHECK(t.key == NULL);
+        }
+        s3_target_cleanup(&t);
+    }
+}
+
+static void test_op_classify_host_rejects_invalid(void)
+{
+    struct s3_target t;
+
+    CHECK(classify_with_host("GET", "/key", "b*d.s3.example.com", &t) == CORE_CLIENT);
+    CHECK(t.error == S3_ERR_INVALID_BUCKET_NAME);
+    s3_target_cleanup(&t);
+
+    CHECK(classify_with_host("GET", "/bad%zz", "bkt.s3.example.com", &t) == CORE_CLIENT);
+    CHECK(t.error == S3_ERR_INVALID_URI);
+    s3_target_cleanup(&t);
+
+    CHECK(classify_with_host("GET", "*", "bkt.s3.example.com", &t) == CORE_CLIENT);
+    CHECK(t.error == S3_ERR_INVALID_URI);
+    s3_target_cleanup(&t);
+
+    /* no base domains: always path-style */
+    {
+        struct s3_header h = {"Host", 4, "bkt.s3.example.com", 18};
+        struct s3_request req = {"GET", "/bkt/key", 8, &h, 1};
+
+        CHECK(s3_op_classify_host(&req, NULL, 0, &t) == CORE_OK);
+        CHECK(t.addressing == S3_ADDRESSING_PATH);
+        CHECK_STR(t.bucket, "bkt");
+        s3_target_cleanup(&t);
+    }
+}
+
 int main(void)
 {
     RUN_TEST(test_op_classify_table);
@@ -220,5 +317,7 @@ int main(void)
     RUN_TEST(test_op_rejects_invalid_targets);
     RUN_TEST(test_op_query_names_are_decoded);
     RUN_TEST(test_op_names);
+    RUN_TEST(test_op_classify_host_table);
+    RUN_TEST(test_op_classify_host_rejects_invalid);
     return test_finish();
 }

@@ -522,11 +522,11 @@ static void test_sigv4_verify_rejects_missing_authorization(void)
     CHECK(a.error == S3_ERR_ACCESS_DENIED);
     s3_auth_cleanup(&a);
 
-    /* a presigned URL is recognised and reported as not implemented */
+    /* presigned parameters without the rest are a malformed presigned URL */
     t.req.target = "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a&X-Amz-Signature=b";
     t.req.target_len = strlen(t.req.target);
     CHECK(verify_at(&t, NULL, EXAMPLE_TIME, &a) == CORE_CLIENT);
-    CHECK(a.error == S3_ERR_NOT_IMPLEMENTED);
+    CHECK(a.error == S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR);
     s3_auth_cleanup(&a);
 
     /* two Authorization headers are ambiguous */
@@ -687,6 +687,178 @@ static void test_sigv4_verify_rejects_invalid_amz_date(void)
     }
 }
 
+/*
+ * The presigned GET example of the Amazon S3 API Reference, "Authenticating
+ * Requests: Using Query Parameters (AWS Signature Version 4)".
+ */
+#define PRESIGNED_QUERY_HEAD                                                                                 \
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2F"  \
+    "aws4_request&X-Amz-Date=20130524T000000Z"
+#define PRESIGNED_SIGNATURE "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+#define PRESIGNED_TARGET                                                                                     \
+    "/test.txt?" PRESIGNED_QUERY_HEAD                                                                        \
+    "&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=" PRESIGNED_SIGNATURE
+#define ONE_DAY 86400
+
+static void make_presigned(struct test_request *t, const char *target)
+{
+    memset(t, 0, sizeof(*t));
+    t->headers[0] = (struct s3_header)HDR("Host", "examplebucket.s3.amazonaws.com");
+    t->req.method = "GET";
+    t->req.target = target;
+    t->req.target_len = strlen(target);
+    t->req.headers = t->headers;
+    t->req.header_count = 1;
+}
+
+/* Verifies a presigned target at now and returns the result; *code receives the S3 error. */
+static enum core_err verify_presigned(const char *target, time_t now, enum s3_error_code *code)
+{
+    struct test_request t;
+    struct s3_auth a;
+    enum core_err err;
+
+    make_presigned(&t, target);
+    err = verify_at(&t, NULL, now, &a);
+    *code = a.error;
+    s3_auth_cleanup(&a);
+    return err;
+}
+
+static void test_presigned_accepts_aws_example(void)
+{
+    struct test_request t;
+    struct s3_auth a;
+
+    make_presigned(&t, PRESIGNED_TARGET);
+    CHECK(verify_at(&t, NULL, EXAMPLE_TIME, &a) == CORE_OK);
+    CHECK(a.error == S3_ERR_NONE);
+    CHECK_STR(a.payload_hash, "UNSIGNED-PAYLOAD");
+    CHECK_STR(a.access_key_id, EXAMPLE_KEY_ID);
+    CHECK_STR(a.region, "us-east-1");
+    CHECK_STR(a.scope, EXAMPLE_SCOPE);
+    CHECK_STR(a.request_time, "20130524T000000Z");
+    CHECK_STR(a.signature, PRESIGNED_SIGNATURE);
+    CHECK_CONTAINS(a.canonical_request, "X-Amz-SignedHeaders=host\nhost:examplebucket.s3.amazonaws.com\n");
+    CHECK_LACKS(a.canonical_request, "X-Amz-Signature");
+    CHECK_STR(a.string_to_sign, "AWS4-HMAC-SHA256\n20130524T000000Z\n" EXAMPLE_SCOPE
+                                "\n3bfa292879f6447bbcda7001decf97f4a54dc650c8942174ae0a9121cf58ad04");
+    s3_auth_cleanup(&a);
+}
+
+static void test_presigned_time_window(void)
+{
+    enum s3_error_code code;
+
+    /* any past time within X-Amz-Expires is fine, unlike the 15-minute skew of the header form */
+    CHECK(verify_presigned(PRESIGNED_TARGET, EXAMPLE_TIME + 3 * 3600, &code) == CORE_OK);
+    CHECK(verify_presigned(PRESIGNED_TARGET, EXAMPLE_TIME + ONE_DAY, &code) == CORE_OK);
+    CHECK(verify_presigned(PRESIGNED_TARGET, EXAMPLE_TIME - S3_SIGV4_MAX_SKEW_SECONDS, &code) == CORE_OK);
+
+    CHECK(verify_presigned(PRESIGNED_TARGET, EXAMPLE_TIME + ONE_DAY + 1, &code) == CORE_AUTH);
+    CHECK(code == S3_ERR_ACCESS_DENIED);
+    CHECK(verify_presigned(PRESIGNED_TARGET, EXAMPLE_TIME - S3_SIGV4_MAX_SKEW_SECONDS - 1, &code) ==
+          CORE_AUTH);
+    CHECK(code == S3_ERR_ACCESS_DENIED);
+}
+
+static void test_presigned_expired_message(void)
+{
+    struct test_request t;
+    struct s3_auth a;
+
+    make_presigned(&t, PRESIGNED_TARGET);
+    CHECK(verify_at(&t, NULL, EXAMPLE_TIME + 2 * ONE_DAY, &a) == CORE_AUTH);
+    CHECK(a.error == S3_ERR_ACCESS_DENIED);
+    CHECK_STR(a.message, "Request has expired.");
+    s3_auth_cleanup(&a);
+}
+
+static void test_presigned_rejects_tampering(void)
+{
+    static const char *const targets[] = {
+        /* a changed X-Amz-Expires */
+        "/test.txt?" PRESIGNED_QUERY_HEAD
+        "&X-Amz-Expires=86401&X-Amz-SignedHeaders=host&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        /* an added parameter */
+        PRESIGNED_TARGET "&response-content-type=text%2Fhtml",
+        /* another key */
+        "/test.tx?" PRESIGNED_QUERY_HEAD
+        "&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        /* a changed signature */
+        "/test.txt?" PRESIGNED_QUERY_HEAD "&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature="
+        "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d405",
+    };
+
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        enum s3_error_code code;
+
+        CHECK(verify_presigned(targets[i], EXAMPLE_TIME, &code) == CORE_AUTH);
+        CHECK(code == S3_ERR_SIGNATURE_DOES_NOT_MATCH);
+    }
+}
+
+static void test_presigned_rejects_malformed_parameters(void)
+{
+    static const char *const targets[] = {
+        /* X-Amz-Expires over seven days, zero, not a number */
+        "/test.txt?" PRESIGNED_QUERY_HEAD
+        "&X-Amz-Expires=604801&X-Amz-SignedHeaders=host&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        "/test.txt?" PRESIGNED_QUERY_HEAD
+        "&X-Amz-Expires=0&X-Amz-SignedHeaders=host&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        "/test.txt?" PRESIGNED_QUERY_HEAD
+        "&X-Amz-Expires=1e3&X-Amz-SignedHeaders=host&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        /* no X-Amz-Expires */
+        "/test.txt?" PRESIGNED_QUERY_HEAD "&X-Amz-SignedHeaders=host&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        /* a repeated parameter */
+        PRESIGNED_TARGET "&X-Amz-Expires=86400",
+        /* another algorithm */
+        "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA1&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-"
+        "1%2F"
+        "s3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        /* a credential date that is not the date of X-Amz-Date */
+        "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130525%2Fus-"
+        "east-1%2F"
+        "s3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+        /* SignedHeaders without host */
+        "/test.txt?" PRESIGNED_QUERY_HEAD
+        "&X-Amz-Expires=86400&X-Amz-SignedHeaders=range&X-Amz-Signature=" PRESIGNED_SIGNATURE,
+    };
+
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        enum s3_error_code code;
+
+        CHECK(verify_presigned(targets[i], EXAMPLE_TIME, &code) == CORE_CLIENT);
+        CHECK(code == S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR);
+    }
+}
+
+static void test_presigned_rejects_authorization_header(void)
+{
+    struct test_request t;
+    struct s3_auth a;
+
+    make_presigned(&t, PRESIGNED_TARGET);
+    set_header(&t, "Authorization", examples[0].authorization);
+    CHECK(verify_at(&t, NULL, EXAMPLE_TIME, &a) == CORE_CLIENT);
+    CHECK(a.error == S3_ERR_INVALID_ARGUMENT);
+    s3_auth_cleanup(&a);
+}
+
+static void test_presigned_requires_signed_amz_headers(void)
+{
+    struct test_request t;
+    struct s3_auth a;
+
+    make_presigned(&t, PRESIGNED_TARGET);
+    set_header(&t, "x-amz-acl", "public-read");
+    CHECK(verify_at(&t, NULL, EXAMPLE_TIME, &a) == CORE_AUTH);
+    CHECK(a.error == S3_ERR_ACCESS_DENIED);
+    s3_auth_cleanup(&a);
+}
+
 int main(void)
 {
     RUN_TEST(test_sigv4_sign_matches_aws_examples);
@@ -706,5 +878,12 @@ int main(void)
     RUN_TEST(test_sigv4_sign_rejects_bad_params);
     RUN_TEST(test_sigv4_date_formats);
     RUN_TEST(test_sigv4_verify_rejects_invalid_amz_date);
+    RUN_TEST(test_presigned_accepts_aws_example);
+    RUN_TEST(test_presigned_time_window);
+    RUN_TEST(test_presigned_expired_message);
+    RUN_TEST(test_presigned_rejects_tampering);
+    RUN_TEST(test_presigned_rejects_malformed_parameters);
+    RUN_TEST(test_presigned_rejects_authorization_header);
+    RUN_TEST(test_presigned_requires_signed_amz_headers);
     return test_finish();
 }
