@@ -24,6 +24,8 @@
 #include "crypto/crypto_stream.h"
 #include "kms/kms.h"
 #include "proxy/proxy_config.h"
+#include "s3/s3_checksum.h"
+#include "s3/s3_chunked.h"
 #include "s3/s3_error.h"
 #include "s3/s3_op.h"
 #include "s3/s3_range.h"
@@ -122,6 +124,14 @@ struct proxy_request {
     EVP_MD_CTX *sha256;   /* owned; set when the client signed the payload hash */
     EVP_MD_CTX *md5;      /* owned; set when the client sent Content-MD5 */
     uint8_t content_md5[16];
+    struct s3_chunked *chunked; /* owned; decoder of an aws-chunked body, or NULL */
+    uint64_t plain_expected;    /* plaintext body length: x-amz-decoded-content-length or Content-Length */
+    uint64_t plain_received;
+    struct s3_checksum checksum; /* owned; the x-amz-checksum-* the client sent, over the plaintext */
+    char checksum_header[40];    /* its header name, empty when the client sent none */
+    char checksum_expected[S3_CHECKSUM_BASE64_MAX]; /* from the header; empty when it comes as a trailer */
+    char checksum_value[S3_CHECKSUM_BASE64_MAX];    /* computed; echoed in the PutObject response */
+    char computed_md5[25];       /* base64 Content-MD5 of a buffered body, sent to the backend */
     struct crypto_stream seal; /* owned; PROXY_BODY_SEAL */
     struct crypto_envelope_headers *envelope; /* owned; metadata for the sealed object */
     uint8_t *plain;       /* owned; one chunk of plaintext being gathered */

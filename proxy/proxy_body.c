@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Request bodies on their way to the backend. Object bodies are sealed chunk
- * by chunk; small XML bodies are buffered. Either way the last bytes reach
- * the backend only after the client's payload hash and Content-MD5 matched,
- * so a body that fails verification never becomes a stored object.
+ * Request bodies on their way to the backend. The HTTP framing is undone by
+ * llhttp, an aws-chunked framing by the s3/ decoder; what remains is the
+ * plaintext. Object bodies are sealed chunk by chunk; small XML bodies are
+ * buffered. Either way the last bytes reach the backend only after every
+ * check over the whole body passed (payload hash, chunk signatures,
+ * Content-MD5, x-amz-checksum-*, length), so a body that fails
+ * verification never becomes a stored object.
  */
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/core_log.h"
 #include "crypto/crypto_base64.h"
@@ -28,37 +33,113 @@ static bool is_hex_sha256(const char *s)
     return true;
 }
 
-static enum core_err prepare_digests(struct proxy_request *req, enum s3_error_code *error)
+static bool header_decimal(const struct s3_header *h, uint64_t *out)
 {
-    const struct s3_header *md5 = proxy_head_find(&req->head, "content-md5");
-    const char *hash = req->auth.payload_hash;
+    uint64_t v = 0;
 
+    if (h == NULL || h->value_len == 0 || h->value_len > 19) {
+        return false;
+    }
+    for (size_t i = 0; i < h->value_len; i++) {
+        if (h->value[i] < '0' || h->value[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(h->value[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* Picks the payload check: a signed SHA-256, nothing, or an aws-chunked decoder. */
+static enum core_err prepare_payload(struct proxy_request *req, enum s3_error_code *error)
+{
+    const char *hash = req->auth.payload_hash;
+    enum s3_chunked_mode mode = s3_chunked_mode_from_payload_hash(hash);
+    const struct s3_header *trailer = proxy_head_find(&req->head, "x-amz-trailer");
+    char declared[128] = "";
+
+    req->plain_expected = req->content_length;
     if (is_hex_sha256(hash)) {
         req->sha256 = EVP_MD_CTX_new();
         if (req->sha256 == NULL || EVP_DigestInit_ex(req->sha256, EVP_sha256(), NULL) != 1) {
             return CORE_NOMEM;
         }
-    } else if (strcmp(hash, "UNSIGNED-PAYLOAD") != 0) {
-        /* TODO: aws-chunked bodies (STREAMING-* payload hashes) are not decoded yet and are refused. */
-        *error = S3_ERR_NOT_IMPLEMENTED;
+        return CORE_OK;
+    }
+    if (mode == 0) {
+        return CORE_OK; /* UNSIGNED-PAYLOAD; the verifier accepts no other value */
+    }
+
+    /* S3 API, aws-chunked uploads: x-amz-decoded-content-length is the payload length */
+    if (!header_decimal(proxy_head_find(&req->head, "x-amz-decoded-content-length"), &req->plain_expected)) {
+        *error = S3_ERR_MISSING_CONTENT_LENGTH;
         return CORE_CLIENT;
     }
-
-    if (md5 != NULL) {
-        size_t decoded = 0;
-
-        if (crypto_base64_decode(md5->value, md5->value_len, req->content_md5, sizeof(req->content_md5),
-                                 &decoded) != CORE_OK ||
-            decoded != sizeof(req->content_md5)) {
-            *error = S3_ERR_INVALID_DIGEST;
+    if (trailer != NULL) {
+        if (trailer->value_len >= sizeof(declared)) {
+            *error = S3_ERR_INVALID_REQUEST;
             return CORE_CLIENT;
         }
-        req->md5 = EVP_MD_CTX_new();
-        if (req->md5 == NULL || EVP_DigestInit_ex(req->md5, EVP_md5(), NULL) != 1) {
-            return CORE_NOMEM;
-        }
+        memcpy(declared, trailer->value, trailer->value_len);
+    }
+    if (s3_chunked_new(mode, &req->auth, trailer != NULL ? declared : NULL, &req->chunked) != CORE_OK) {
+        *error = S3_ERR_INVALID_REQUEST;
+        return CORE_CLIENT;
     }
     return CORE_OK;
+}
+
+static enum core_err prepare_md5(struct proxy_request *req, enum s3_error_code *error)
+{
+    const struct s3_header *md5 = proxy_head_find(&req->head, "content-md5");
+    size_t decoded = 0;
+
+    if (md5 == NULL && req->body_mode != PROXY_BODY_BUFFER) {
+        return CORE_OK;
+    }
+    if (md5 != NULL && (crypto_base64_decode(md5->value, md5->value_len, req->content_md5,
+                                             sizeof(req->content_md5), &decoded) != CORE_OK ||
+                        decoded != sizeof(req->content_md5))) {
+        *error = S3_ERR_INVALID_DIGEST;
+        return CORE_CLIENT;
+    }
+    /* a buffered body also gets an MD5 computed for the backend, which may require one */
+    req->md5 = EVP_MD_CTX_new();
+    if (req->md5 == NULL || EVP_DigestInit_ex(req->md5, EVP_md5(), NULL) != 1) {
+        return CORE_NOMEM;
+    }
+    return CORE_OK;
+}
+
+/* Finds the client's x-amz-checksum-*: a value in a header, or a trailer declared in x-amz-trailer. */
+static enum core_err prepare_checksum(struct proxy_request *req, enum s3_error_code *error)
+{
+    enum s3_checksum_alg alg = S3_CHECKSUM_NONE;
+
+    for (size_t i = 0; i < req->head.count && alg == S3_CHECKSUM_NONE; i++) {
+        const struct s3_header *h = &req->head.views[i];
+
+        alg = s3_checksum_alg_from_header(h->name, h->name_len);
+        if (alg != S3_CHECKSUM_NONE) {
+            if (h->value_len >= sizeof(req->checksum_expected)) {
+                *error = S3_ERR_INVALID_REQUEST;
+                return CORE_CLIENT;
+            }
+            memcpy(req->checksum_expected, h->value, h->value_len);
+        }
+    }
+    if (alg == S3_CHECKSUM_NONE) {
+        const struct s3_header *trailer = proxy_head_find(&req->head, "x-amz-trailer");
+
+        if (trailer != NULL) {
+            alg = s3_checksum_alg_from_header(trailer->value, trailer->value_len);
+        }
+    }
+    if (alg == S3_CHECKSUM_NONE) {
+        return CORE_OK;
+    }
+    snprintf(req->checksum_header, sizeof(req->checksum_header), "%s", s3_checksum_header_name(alg));
+    return s3_checksum_init(&req->checksum, alg);
 }
 
 /* Creates the object's data key, wraps it with the KMS and starts the sealing stream. */
@@ -74,7 +155,7 @@ static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code 
     const char *bucket = req->target.bucket;
     enum core_err err;
 
-    if (req->content_length > CRYPTO_PLAIN_MAX_SINGLE) {
+    if (req->plain_expected > CRYPTO_PLAIN_MAX_SINGLE) {
         *error = S3_ERR_ENTITY_TOO_LARGE;
         return CORE_TOO_LARGE;
     }
@@ -102,11 +183,11 @@ static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code 
         }
     }
     if (err == CORE_OK) {
-        err = crypto_envelope_seal(dek, kms_id, wrapped, wrapped_len, req->content_length, bucket, strlen(bucket),
+        err = crypto_envelope_seal(dek, kms_id, wrapped, wrapped_len, req->plain_expected, bucket, strlen(bucket),
                                    req->target.key, req->target.key_len, req->envelope);
     }
     if (err == CORE_OK) {
-        err = crypto_stream_seal_init(&req->seal, dek, 0, stream_id, req->content_length);
+        err = crypto_stream_seal_init(&req->seal, dek, 0, stream_id, req->plain_expected);
     }
     OPENSSL_cleanse(dek, sizeof(dek));
     return err;
@@ -118,10 +199,6 @@ enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *
         req->body_mode = PROXY_BODY_SEAL;
     } else if (req->has_body) {
         req->body_mode = PROXY_BODY_BUFFER;
-        if (req->content_length > PROXY_SMALL_BODY_MAX) {
-            *error = S3_ERR_ENTITY_TOO_LARGE;
-            return CORE_TOO_LARGE;
-        }
         req->small_body = evbuffer_new();
         if (req->small_body == NULL) {
             return CORE_NOMEM;
@@ -130,7 +207,13 @@ enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *
         req->body_mode = PROXY_BODY_NONE;
     }
 
-    CORE_TRY(prepare_digests(req, error));
+    CORE_TRY(prepare_payload(req, error));
+    if (req->body_mode == PROXY_BODY_BUFFER && req->plain_expected > PROXY_SMALL_BODY_MAX) {
+        *error = S3_ERR_ENTITY_TOO_LARGE;
+        return CORE_TOO_LARGE;
+    }
+    CORE_TRY(prepare_md5(req, error));
+    CORE_TRY(prepare_checksum(req, error));
     if (req->body_mode == PROXY_BODY_SEAL) {
         CORE_TRY(prepare_seal(req, error));
     }
@@ -153,7 +236,7 @@ static enum core_err seal_some(struct proxy_request *req, const uint8_t *data, s
         size_t sealed = 0;
 
         if (want == 0) {
-            return CORE_INTERNAL; /* llhttp stops at Content-Length, so this is a bug */
+            return CORE_INTERNAL; /* the length was checked by the caller, so this is a bug */
         }
         take = want - req->plain_fill < len ? want - req->plain_fill : len;
         memcpy(req->plain + req->plain_fill, data, take);
@@ -168,7 +251,7 @@ static enum core_err seal_some(struct proxy_request *req, const uint8_t *data, s
                                           &sealed));
         req->plain_fill = 0;
         if (crypto_stream_is_complete(&req->seal)) {
-            /* the final chunk waits in req->cipher until the digests matched */
+            /* the final chunk waits in req->cipher until every check over the body passed */
             req->cipher_held = sealed;
         } else {
             send_upstream(req, req->cipher, sealed);
@@ -177,15 +260,20 @@ static enum core_err seal_some(struct proxy_request *req, const uint8_t *data, s
     return CORE_OK;
 }
 
-enum core_err proxy_body_feed(struct proxy_request *req, const uint8_t *data, size_t len,
-                              enum s3_error_code *error)
+/* Takes plaintext body bytes: checks their length, digests them and seals or buffers them. */
+static enum core_err on_plaintext(void *arg, const uint8_t *data, size_t len)
 {
-    (void)error;
-    if (req->sha256 != NULL && EVP_DigestUpdate(req->sha256, data, len) != 1) {
-        return CORE_INTERNAL;
+    struct proxy_request *req = arg;
+
+    if (len > req->plain_expected - req->plain_received) {
+        return CORE_CLIENT;
     }
+    req->plain_received += len;
     if (req->md5 != NULL && EVP_DigestUpdate(req->md5, data, len) != 1) {
         return CORE_INTERNAL;
+    }
+    if (req->checksum_header[0] != '\0') {
+        CORE_TRY(s3_checksum_update(&req->checksum, data, len));
     }
 
     switch (req->body_mode) {
@@ -198,33 +286,108 @@ enum core_err proxy_body_feed(struct proxy_request *req, const uint8_t *data, si
     }
 }
 
-static enum core_err verify_digests(struct proxy_request *req, enum s3_error_code *error)
+enum core_err proxy_body_feed(struct proxy_request *req, const uint8_t *data, size_t len,
+                              enum s3_error_code *error)
+{
+    enum core_err err;
+
+    if (req->sha256 != NULL && EVP_DigestUpdate(req->sha256, data, len) != 1) {
+        return CORE_INTERNAL;
+    }
+    if (req->chunked == NULL) {
+        err = on_plaintext(req, data, len);
+        if (err == CORE_CLIENT) {
+            *error = S3_ERR_INVALID_REQUEST;
+        }
+        return err;
+    }
+
+    err = s3_chunked_feed(req->chunked, data, len, on_plaintext, req);
+    if (err != CORE_OK) {
+        *error = s3_chunked_error(req->chunked);
+        if (*error == S3_ERR_NONE && err == CORE_CLIENT) {
+            /* on_plaintext rejected bytes beyond x-amz-decoded-content-length */
+            *error = S3_ERR_INVALID_REQUEST;
+        }
+    }
+    return err;
+}
+
+static enum core_err verify_sha256(struct proxy_request *req, enum s3_error_code *error)
 {
     uint8_t digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
+    char hex[65];
 
+    if (EVP_DigestFinal_ex(req->sha256, digest, &digest_len) != 1 || digest_len != 32) {
+        return CORE_INTERNAL;
+    }
+    for (unsigned int i = 0; i < digest_len; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+    if (CRYPTO_memcmp(hex, req->auth.payload_hash, 64) != 0) {
+        *error = S3_ERR_X_AMZ_CONTENT_SHA256_MISMATCH;
+        return CORE_CLIENT;
+    }
+    return CORE_OK;
+}
+
+static enum core_err verify_md5(struct proxy_request *req, bool client_sent, enum s3_error_code *error)
+{
+    uint8_t digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    size_t encoded = 0;
+
+    if (EVP_DigestFinal_ex(req->md5, digest, &digest_len) != 1 || digest_len != 16) {
+        return CORE_INTERNAL;
+    }
+    if (client_sent && CRYPTO_memcmp(digest, req->content_md5, sizeof(req->content_md5)) != 0) {
+        *error = S3_ERR_BAD_DIGEST;
+        return CORE_CLIENT;
+    }
+    return crypto_base64_encode(digest, 16, req->computed_md5, sizeof(req->computed_md5), &encoded);
+}
+
+static enum core_err verify_checksum(struct proxy_request *req, enum s3_error_code *error)
+{
+    const char *expected = req->checksum_expected;
+
+    CORE_TRY(s3_checksum_final_base64(&req->checksum, req->checksum_value, sizeof(req->checksum_value)));
+    if (expected[0] == '\0' && req->chunked != NULL) {
+        expected = s3_chunked_trailer_value(req->chunked, req->checksum_header);
+    }
+    if (expected == NULL || expected[0] == '\0') {
+        /* declared as a trailer that never came; the decoder reports a missing trailer first */
+        *error = S3_ERR_INVALID_REQUEST;
+        return CORE_CLIENT;
+    }
+    if (strlen(expected) != strlen(req->checksum_value) ||
+        CRYPTO_memcmp(expected, req->checksum_value, strlen(expected)) != 0) {
+        *error = S3_ERR_BAD_DIGEST;
+        return CORE_CLIENT;
+    }
+    return CORE_OK;
+}
+
+/* Runs every check that needs the whole body; the held-back bytes depend on it. */
+static enum core_err verify_body(struct proxy_request *req, enum s3_error_code *error)
+{
+    if (req->chunked != NULL && s3_chunked_finish(req->chunked) != CORE_OK) {
+        *error = s3_chunked_error(req->chunked);
+        return CORE_CLIENT;
+    }
+    if (req->plain_received != req->plain_expected) {
+        *error = S3_ERR_INCOMPLETE_BODY;
+        return CORE_CLIENT;
+    }
     if (req->sha256 != NULL) {
-        char hex[65];
-
-        if (EVP_DigestFinal_ex(req->sha256, digest, &digest_len) != 1) {
-            return CORE_INTERNAL;
-        }
-        for (unsigned int i = 0; i < digest_len; i++) {
-            snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-        }
-        if (CRYPTO_memcmp(hex, req->auth.payload_hash, 64) != 0) {
-            *error = S3_ERR_X_AMZ_CONTENT_SHA256_MISMATCH;
-            return CORE_CLIENT;
-        }
+        CORE_TRY(verify_sha256(req, error));
     }
     if (req->md5 != NULL) {
-        if (EVP_DigestFinal_ex(req->md5, digest, &digest_len) != 1) {
-            return CORE_INTERNAL;
-        }
-        if (CRYPTO_memcmp(digest, req->content_md5, sizeof(req->content_md5)) != 0) {
-            *error = S3_ERR_BAD_DIGEST;
-            return CORE_CLIENT;
-        }
+        CORE_TRY(verify_md5(req, proxy_head_find(&req->head, "content-md5") != NULL, error));
+    }
+    if (req->checksum_header[0] != '\0') {
+        CORE_TRY(verify_checksum(req, error));
     }
     return CORE_OK;
 }
@@ -234,25 +397,33 @@ enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *e
     if (req->body_mode == PROXY_BODY_NONE) {
         return CORE_OK;
     }
-    CORE_TRY(verify_digests(req, error));
+    CORE_TRY(verify_body(req, error));
 
     if (req->body_mode == PROXY_BODY_SEAL) {
-        if (!crypto_stream_is_complete(&req->seal)) {
-            *error = S3_ERR_INCOMPLETE_BODY;
-            return CORE_CLIENT;
-        }
         send_upstream(req, req->cipher, req->cipher_held);
         req->cipher_held = 0;
-    } else if (req->body_mode == PROXY_BODY_BUFFER && req->up != NULL) {
-        evbuffer_add_buffer(proxy_upstream_output(req->up), req->small_body);
+        req->upstream_sent_all = true;
+        return CORE_OK;
     }
-    req->upstream_sent_all = true;
+
+    /* a buffered body goes out only now, with a head that carries its verified length and MD5 */
+    if (req->body_mode == PROXY_BODY_BUFFER) {
+        if (proxy_forward_start(req) != CORE_OK) {
+            *error = S3_ERR_SERVICE_UNAVAILABLE;
+            return CORE_UPSTREAM;
+        }
+        evbuffer_add_buffer(proxy_upstream_output(req->up), req->small_body);
+        req->upstream_sent_all = true;
+    }
     return CORE_OK;
 }
 
 void proxy_body_cleanup(struct proxy_request *req)
 {
     crypto_stream_cleanup(&req->seal);
+    s3_checksum_cleanup(&req->checksum);
+    s3_chunked_free(req->chunked);
+    req->chunked = NULL;
     if (req->plain != NULL) {
         OPENSSL_clear_free(req->plain, CRYPTO_CHUNK_PLAIN_MAX);
         req->plain = NULL;

@@ -24,6 +24,7 @@ enum setting_id {
     SET_BACKEND_ACCESS_KEY_ID,
     SET_BACKEND_SECRET_ACCESS_KEY,
     SET_REGION,
+    SET_BASE_DOMAINS,
     SET_ACCESS_KEY_ID,
     SET_SECRET_ACCESS_KEY,
     SET_CREDENTIALS_FILE,
@@ -59,6 +60,9 @@ static const struct setting settings[SET_COUNT] = {
                                        "Required. Secret access key for the backend access key id."},
     [SET_REGION] = {"S3SEAL_REGION", "clients", "region", NULL,
                     "Region clients must sign for (default: the backend region)."},
+    [SET_BASE_DOMAINS] = {"S3SEAL_BASE_DOMAINS", "clients", "base_domains", NULL,
+                           "Comma-separated domains for virtual-hosted-style requests: a Host of "
+                           "BUCKET.DOMAIN names the bucket. Path-style requests always work."},
     [SET_ACCESS_KEY_ID] = {"S3SEAL_ACCESS_KEY_ID", "clients", "access_key_id", NULL,
                            "Access key id that clients sign with. This or a credentials file is required."},
     [SET_SECRET_ACCESS_KEY] = {"S3SEAL_SECRET_ACCESS_KEY", "clients", "secret_access_key", NULL,
@@ -372,12 +376,49 @@ static enum core_err apply_backend(struct proxy_config *cfg, const struct raw_co
     return CORE_OK;
 }
 
+static enum core_err parse_base_domains(struct proxy_config *cfg, const char *value, char *err, size_t err_cap)
+{
+    const char *p = value;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        size_t start = 0;
+        char **grown;
+
+        while (start < len && p[start] == ' ') {
+            start++;
+        }
+        while (len > start && p[len - 1] == ' ') {
+            len--;
+        }
+        if (len == start || memchr(p + start, '/', len - start) != NULL || memchr(p + start, ':', len - start) != NULL) {
+            snprintf(err, err_cap, "S3SEAL_BASE_DOMAINS: invalid domain in '%s'; expected names like s3.example.com",
+                     value);
+            return CORE_CONFIG;
+        }
+        grown = realloc(cfg->base_domains, (cfg->base_domain_count + 1) * sizeof(*grown));
+        if (grown == NULL) {
+            return CORE_NOMEM;
+        }
+        cfg->base_domains = grown;
+        cfg->base_domains[cfg->base_domain_count++] = strndup(p + start, len - start);
+        p += strcspn(p, ",");
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return CORE_OK;
+}
+
 static enum core_err apply_clients(struct proxy_config *cfg, const struct raw_config *raw, char *err,
                                    size_t err_cap)
 {
     const char *region = raw->values[SET_REGION] ? raw->values[SET_REGION] : raw->values[SET_BACKEND_REGION];
 
     cfg->region = strdup(region);
+    if (raw->values[SET_BASE_DOMAINS] != NULL) {
+        CORE_TRY(parse_base_domains(cfg, raw->values[SET_BASE_DOMAINS], err, err_cap));
+    }
 
     if ((raw->values[SET_ACCESS_KEY_ID] == NULL) != (raw->values[SET_SECRET_ACCESS_KEY] == NULL)) {
         snprintf(err, err_cap, "S3SEAL_ACCESS_KEY_ID and S3SEAL_SECRET_ACCESS_KEY must be set together");
@@ -457,6 +498,10 @@ void proxy_config_free(struct proxy_config *cfg)
     free(cfg->backend_access_key_id);
     free_secret(cfg->backend_secret_access_key);
     free(cfg->region);
+    for (size_t i = 0; i < cfg->base_domain_count; i++) {
+        free(cfg->base_domains[i]);
+    }
+    free(cfg->base_domains);
     free(cfg->key_file);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);

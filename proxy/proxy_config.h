@@ -32,6 +32,8 @@ struct proxy_config {
     char *backend_secret_access_key; /* owned; never logged */
 
     char *region; /* owned; the region clients sign for */
+    char **base_domains; /* owned; hosts under which the bucket is the first label */
+    size_t base_domain_count;
     struct proxy_client_credential *clients; /* owned array */
     size_t client_count;
 

@@ -192,10 +192,31 @@ static const struct s3_credential *lookup_credential(void *arg, const char *acce
     return &found;
 }
 
+/* Tells Signature Version 2 requests apart, so they get a clear answer instead of a failed SigV4 check. */
+static bool is_sigv2(const struct proxy_request *req)
+{
+    const struct s3_header *authorization = proxy_head_find(&req->head, "authorization");
+    const char *query = memchr(req->s3.target, '?', req->s3.target_len);
+
+    if (authorization != NULL) {
+        return authorization->value_len > 4 && strncmp(authorization->value, "AWS ", 4) == 0;
+    }
+    return query != NULL && memmem(query, req->s3.target_len - (size_t)(query - req->s3.target),
+                                   "AWSAccessKeyId=", 15) != NULL;
+}
+
 static bool authenticate(struct proxy_request *req)
 {
     const struct proxy_config *cfg = req->conn->worker->cfg;
-    enum core_err rc = s3_sigv4_verify(&req->s3, lookup_credential, req, time(NULL), &req->auth);
+    enum core_err rc;
+
+    if (is_sigv2(req)) {
+        proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST,
+                              "Signature Version 2 is not supported; sign requests with AWS4-HMAC-SHA256", NULL,
+                              0);
+        return false;
+    }
+    rc = s3_sigv4_verify(&req->s3, lookup_credential, req, time(NULL), &req->auth);
 
     if (rc == CORE_OK && req->auth.error == S3_ERR_NONE && strcmp(req->auth.region, cfg->region) != 0) {
         char message[256];
@@ -300,15 +321,27 @@ static bool check_operation(struct proxy_request *req)
     return false;
 }
 
+/*
+ * Finds how long the body is. HTTP chunked framing is accepted only around an
+ * aws-chunked body, whose x-amz-decoded-content-length gives the length
+ * (the AWS SDK for JavaScript sends stream bodies this way); any other body
+ * without a length gets 411, as S3 answers it.
+ */
 static bool parse_content_length(struct proxy_request *req)
 {
     const struct s3_header *te = proxy_head_find(&req->head, "transfer-encoding");
+    const struct s3_header *decoded = proxy_head_find(&req->head, "x-amz-decoded-content-length");
 
-    /* TODO: aws-chunked and HTTP-chunked request bodies are not decoded yet; S3 answers 411 without a length. */
     if (te != NULL) {
-        proxy_conn_send_error(req, S3_ERR_MISSING_CONTENT_LENGTH,
-                              "request bodies without Content-Length are not supported", NULL, 0);
-        return false;
+        if (!(req->conn->parser.flags & F_CHUNKED) || decoded == NULL) {
+            req->keep_alive = false;
+            proxy_conn_send_error(req, S3_ERR_MISSING_CONTENT_LENGTH,
+                                  "a request body needs Content-Length or x-amz-decoded-content-length", NULL,
+                                  0);
+            return false;
+        }
+        req->has_body = true;
+        return true;
     }
     req->content_length = req->conn->parser.content_length;
     req->has_body = (req->conn->parser.flags & F_CONTENT_LENGTH) != 0 && req->content_length > 0;
@@ -317,7 +350,10 @@ static bool parse_content_length(struct proxy_request *req)
 
 static bool classify(struct proxy_request *req)
 {
-    if (s3_op_classify(&req->s3, &req->target) != CORE_OK) {
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+
+    if (s3_op_classify_host(&req->s3, (const char *const *)cfg->base_domains, cfg->base_domain_count,
+                            &req->target) != CORE_OK) {
         enum s3_error_code code = req->target.error != S3_ERR_NONE ? req->target.error : S3_ERR_INVALID_REQUEST;
 
         proxy_conn_send_error(req, code, NULL, NULL, 0);
@@ -354,7 +390,8 @@ static void request_begin(struct proxy_conn *c)
         proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
         return;
     }
-    if (proxy_forward_start(req) != CORE_OK) {
+    /* a buffered body is forwarded once it arrived and verified */
+    if (req->body_mode != PROXY_BODY_BUFFER && proxy_forward_start(req) != CORE_OK) {
         if (!req->response_started) {
             proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "cannot reach the backend", NULL, 0);
         }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/core_log.h"
@@ -25,7 +26,7 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
     static const char *const always[] = {
         "authorization", "host", "connection", "keep-alive", "proxy-connection", "proxy-authorization",
         "te", "trailer", "transfer-encoding", "upgrade", "expect", "content-length", "x-amz-date",
-        "x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer",
+        "x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer", "content-encoding",
     };
 
     for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
@@ -34,8 +35,8 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
         }
     }
 
-    /* digests of the plaintext do not describe the ciphertext the backend gets */
-    if (req->body_mode == PROXY_BODY_SEAL) {
+    /* s3seal verified these over the plaintext; the backend gets ciphertext, or a buffered body with its own MD5 */
+    if (req->body_mode == PROXY_BODY_SEAL || req->body_mode == PROXY_BODY_BUFFER) {
         if (proxy_header_is(h, "content-md5") || proxy_header_has_prefix(h, "x-amz-checksum-") ||
             proxy_header_is(h, "x-amz-sdk-checksum-algorithm")) {
             return true;
@@ -99,33 +100,141 @@ struct upstream_target {
     size_t query_len;
 };
 
-static enum core_err canonical_target(const struct proxy_request *req, struct upstream_target *t)
-{
-    const char *target = req->s3.target;
-    size_t len = req->s3.target_len;
-    const char *question = memchr(target, '?', len);
-    size_t path_len = question ? (size_t)(question - target) : len;
-
-    CORE_TRY(s3_uri_canonical_path(target, path_len, t->path, sizeof(t->path), &t->path_len));
-    t->query[0] = '\0';
-    t->query_len = 0;
-    if (question != NULL) {
-        CORE_TRY(s3_uri_canonical_query(question + 1, len - path_len - 1, false, t->query, sizeof(t->query),
-                                        &t->query_len));
-    }
-    return CORE_OK;
-}
-
 static uint64_t upstream_body_length(const struct proxy_request *req)
 {
     switch (req->body_mode) {
     case PROXY_BODY_SEAL:
-        return crypto_size_encrypted(req->content_length);
+        return crypto_size_encrypted(req->plain_expected);
     case PROXY_BODY_BUFFER:
-        return req->content_length;
+        return req->plain_received;
     default:
         return 0;
     }
+}
+
+/*
+ * Copies Content-Encoding without the aws-chunked coding, which describes
+ * only how the client framed this request. Returns false when nothing is
+ * left to send.
+ */
+static bool clean_content_encoding(const struct proxy_request *req, char *out, size_t cap)
+{
+    const struct s3_header *h = proxy_head_find(&req->head, "content-encoding");
+    size_t used = 0;
+    size_t pos = 0;
+
+    if (h == NULL) {
+        return false;
+    }
+    while (pos < h->value_len) {
+        size_t end = pos;
+        size_t start;
+        size_t stop;
+
+        while (end < h->value_len && h->value[end] != ',') {
+            end++;
+        }
+        start = pos;
+        stop = end;
+        while (start < stop && h->value[start] == ' ') {
+            start++;
+        }
+        while (stop > start && h->value[stop - 1] == ' ') {
+            stop--;
+        }
+        if (stop > start && !(stop - start == 11 && strncasecmp(h->value + start, "aws-chunked", 11) == 0) &&
+            used + (stop - start) + 2 < cap) {
+            if (used > 0) {
+                out[used++] = ',';
+            }
+            memcpy(out + used, h->value + start, stop - start);
+            used += stop - start;
+        }
+        pos = end + 1;
+    }
+    out[used] = '\0';
+    return used > 0;
+}
+
+/* Presigned-URL parameters authenticate the client to s3seal; the backend request is signed anew. */
+static bool is_presign_parameter(const char *name, size_t len)
+{
+    static const char *const names[] = {
+        "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+        "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void drop_presign_parameters(const char *query, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    size_t pos = 0;
+    size_t used = 0;
+
+    while (pos < len) {
+        const char *amp = memchr(query + pos, '&', len - pos);
+        size_t end = amp != NULL ? (size_t)(amp - query) : len;
+        const char *eq = memchr(query + pos, '=', end - pos);
+        size_t name_len = eq != NULL ? (size_t)(eq - (query + pos)) : end - pos;
+
+        if (!is_presign_parameter(query + pos, name_len) && used + (end - pos) + 1 < cap) {
+            if (used > 0) {
+                out[used++] = '&';
+            }
+            memcpy(out + used, query + pos, end - pos);
+            used += end - pos;
+        }
+        pos = end + 1;
+    }
+    out[used] = '\0';
+    *out_len = used;
+}
+
+/*
+ * Builds the backend path and query. The backend is always addressed
+ * path-style, so a virtual-hosted request gets its bucket put in front.
+ */
+static enum core_err canonical_target(const struct proxy_request *req, struct upstream_target *t)
+{
+    static __thread char filtered[URI_MAX];
+    const char *target = req->s3.target;
+    size_t len = req->s3.target_len;
+    const char *question = memchr(target, '?', len);
+    size_t path_len = question ? (size_t)(question - target) : len;
+    size_t query_len = question ? len - path_len - 1 : 0;
+    size_t prefix = 0;
+    size_t filtered_len = 0;
+
+    if (req->target.addressing == S3_ADDRESSING_VIRTUAL_HOST && req->target.bucket != NULL) {
+        t->path[0] = '/';
+        CORE_TRY(s3_uri_encode(req->target.bucket, strlen(req->target.bucket), false, t->path + 1,
+                               sizeof(t->path) - 1, &prefix));
+        prefix++;
+        if (path_len == 1 && target[0] == '/') {
+            path_len = 0; /* "/" on a bucket host is the bucket itself */
+        }
+    }
+    if (path_len > 0) {
+        CORE_TRY(s3_uri_canonical_path(target, path_len, t->path + prefix, sizeof(t->path) - prefix, &t->path_len));
+    } else {
+        t->path_len = 0;
+        t->path[prefix] = '\0';
+    }
+    t->path_len += prefix;
+
+    t->query[0] = '\0';
+    t->query_len = 0;
+    if (question != NULL) {
+        drop_presign_parameters(question + 1, query_len, filtered, sizeof(filtered), &filtered_len);
+        CORE_TRY(s3_uri_canonical_query(filtered, filtered_len, false, t->query, sizeof(t->query), &t->query_len));
+    }
+    return CORE_OK;
 }
 
 /*
@@ -232,6 +341,7 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     char length[24];
     char authorization[1024];
     char range[64];
+    char encoding[256];
     uint64_t body_length = upstream_body_length(req);
     const char *payload_hash = body_length > 0 ? "UNSIGNED-PAYLOAD" : EMPTY_SHA256;
 
@@ -253,6 +363,12 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     }
     if (req->envelope != NULL) {
         CORE_TRY(add_envelope(&list, req->envelope));
+    }
+    if (clean_content_encoding(req, encoding, sizeof(encoding))) {
+        CORE_TRY(add_header(&list, "content-encoding", encoding));
+    }
+    if (req->body_mode == PROXY_BODY_BUFFER && req->computed_md5[0] != '\0') {
+        CORE_TRY(add_header(&list, "content-md5", req->computed_md5));
     }
     if (req->fetch == PROXY_FETCH_CHUNKS) {
         format_chunk_range(&req->range, range, sizeof(range));

@@ -81,6 +81,10 @@ static void write_head(struct evbuffer *out, const struct proxy_request *req, co
                                 (int)h->views[i].value_len, h->views[i].value);
         }
     }
+    /* S3 echoes the checksum it verified; s3seal verified it, the backend never saw it */
+    if (req->target.op == S3_OP_PUT_OBJECT && req->status == 200 && req->checksum_value[0] != '\0') {
+        evbuffer_add_printf(out, "%s: %s\r\n", req->checksum_header, req->checksum_value);
+    }
     evbuffer_add_printf(out, "Connection: %s\r\n", req->keep_alive ? "keep-alive" : "close");
 }
 
