@@ -39,9 +39,11 @@ bool crypto_size_decrypted(uint64_t cipher_len, uint64_t *plain_len)
 void crypto_range_map(uint64_t first, uint64_t last, uint64_t *first_chunk, uint64_t *cipher_first,
                       uint64_t *cipher_last)
 {
+    /* beyond this chunk index the products overflow; no object is that large */
+    const uint64_t chunk_limit = UINT64_MAX / CRYPTO_CHUNK_CIPHER_MAX - 1;
     uint64_t last_chunk = last / CRYPTO_CHUNK_PLAIN_MAX;
 
     *first_chunk = first / CRYPTO_CHUNK_PLAIN_MAX;
-    *cipher_first = *first_chunk * CRYPTO_CHUNK_CIPHER_MAX;
-    *cipher_last = (last_chunk + 1) * CRYPTO_CHUNK_CIPHER_MAX - 1;
+    *cipher_first = *first_chunk < chunk_limit ? *first_chunk * CRYPTO_CHUNK_CIPHER_MAX : UINT64_MAX;
+    *cipher_last = last_chunk < chunk_limit ? (last_chunk + 1) * CRYPTO_CHUNK_CIPHER_MAX - 1 : UINT64_MAX;
 }

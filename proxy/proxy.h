@@ -97,6 +97,7 @@ enum proxy_response_mode {
 /* How a GetObject with a Range header is fetched from the backend. */
 enum proxy_fetch {
     PROXY_FETCH_DIRECT = 0, /* the client's request as it is (no range, or a plaintext object) */
+    PROXY_FETCH_WHOLE,      /* the whole object, for a Range that S3 ignores */
     PROXY_FETCH_CHUNKS,     /* the ciphertext chunks that cover the range */
     PROXY_FETCH_PROBE,      /* a HEAD to learn the plaintext size after the backend answered 416 */
 };

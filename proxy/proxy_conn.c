@@ -296,8 +296,8 @@ static bool check_operation(struct proxy_request *req)
             s3_range_parse(range->value, range->value_len, &req->range);
         }
         /* the plaintext size is not known yet, so ask for the chunks that cover the range */
-        if (req->target.op == S3_OP_GET_OBJECT && req->range.kind != S3_RANGE_NONE) {
-            req->fetch = PROXY_FETCH_CHUNKS;
+        if (req->target.op == S3_OP_GET_OBJECT && range != NULL) {
+            req->fetch = req->range.kind != S3_RANGE_NONE ? PROXY_FETCH_CHUNKS : PROXY_FETCH_WHOLE;
         }
         return true;
     }

@@ -44,9 +44,9 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
     }
 
     /* s3seal maps the client's range to ciphertext chunks, or applies it itself on HEAD */
-    if (proxy_header_is(h, "range") &&
-        (req->target.op == S3_OP_HEAD_OBJECT || (req->target.op == S3_OP_GET_OBJECT && req->fetch != PROXY_FETCH_DIRECT))) {
-        return true;
+    if (proxy_header_is(h, "range") && (req->target.op == S3_OP_HEAD_OBJECT || req->target.op == S3_OP_GET_OBJECT)) {
+        /* only a plaintext object gets the client's range as it was sent */
+        return req->target.op == S3_OP_HEAD_OBJECT || req->fetch != PROXY_FETCH_DIRECT;
     }
 
     /* the backend's checksums describe ciphertext, which the client never sees */

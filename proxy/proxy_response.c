@@ -348,10 +348,20 @@ static enum core_err head_get_object(struct proxy_request *req, struct proxy_ups
             return reject_range(req, up, env->plain_len);
         }
         return retry_with(req, PROXY_FETCH_CHUNKS);
+    case PROXY_FETCH_WHOLE:
+        if (!present && (found || req->status == 416)) {
+            /* a plaintext object: let the backend apply or ignore the client's range itself */
+            return retry_with(req, PROXY_FETCH_DIRECT);
+        }
+        if (present) {
+            req->response_mode = PROXY_RESPONSE_OPEN;
+            return head_open_whole(req, up, env);
+        }
+        break;
     default:
         if (present && req->status == 206) {
             /* the object became an encrypted one since the first answer */
-            return retry_with(req, PROXY_FETCH_CHUNKS);
+            return retry_with(req, req->range.kind != S3_RANGE_NONE ? PROXY_FETCH_CHUNKS : PROXY_FETCH_WHOLE);
         }
         if (present) {
             req->response_mode = PROXY_RESPONSE_OPEN;

@@ -5,7 +5,11 @@
 #include <string.h>
 #include <strings.h>
 
-/* Reads decimal digits into *out; returns the count read, 0 on none or overflow. */
+/*
+ * Reads decimal digits into *out; returns the count read. A number above
+ * UINT64_MAX saturates, because such a position is still a valid range that
+ * lies past the end of every object.
+ */
 static size_t read_number(const char *s, size_t len, uint64_t *out)
 {
     uint64_t v = 0;
@@ -14,10 +18,7 @@ static size_t read_number(const char *s, size_t len, uint64_t *out)
     while (i < len && s[i] >= '0' && s[i] <= '9') {
         uint64_t digit = (uint64_t)(s[i] - '0');
 
-        if (v > (UINT64_MAX - digit) / 10) {
-            return 0;
-        }
-        v = v * 10 + digit;
+        v = v > (UINT64_MAX - digit) / 10 ? UINT64_MAX : v * 10 + digit;
         i++;
     }
     *out = v;

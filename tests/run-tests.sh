@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds s3seal and runs every test: the unit tests (ctest) and the
-# end-to-end test tests/integration/roundtrip.sh against Ceph RGW.
+# end-to-end tests tests/integration/roundtrip.sh and ranges.sh against Ceph
+# RGW.
 #
 # Usage: bash tests/run-tests.sh [--sanitize]
 #   --sanitize (or S3SEAL_SANITIZE=1) also builds with -DSANITIZE=ON
@@ -64,6 +65,8 @@ test_build() {
         ctest --test-dir "$build_dir" --output-on-failure --parallel "$(nproc)" || true
     run_stage "$build_dir: integration (roundtrip.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/roundtrip.sh || true
+    run_stage "$build_dir: integration (ranges.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ranges.sh || true
 }
 
 main() {
