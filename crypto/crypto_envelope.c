@@ -18,6 +18,12 @@
 
 #define MAC_LABEL "s3seal/1 mac"
 #define MAC_VERSION 0x01
+/*
+ * MAC field of a multipart envelope in place of BE64(plaintext length). Its
+ * 2 bytes differ in length from the 8 of any plaintext length, so the MAC
+ * input of a multipart envelope never equals that of a single-part one.
+ */
+#define MAC_MULTIPART "mp"
 #define LENGTH_DIGITS_MAX 20
 
 /* Bounded output buffer; each put checks the room left. */
@@ -92,16 +98,18 @@ static bool is_valid_kms_id(const char *kms, size_t max)
     return true;
 }
 
+/* A multipart envelope has no plaintext length, so a nonzero one means the caller mixed up two envelopes. */
 static bool has_valid_fields(const struct crypto_envelope *env)
 {
     return is_valid_kms_id(env->kms, sizeof(env->kms)) && env->wrapped_len > 0 &&
-           env->wrapped_len <= CRYPTO_WRAPPED_MAX;
+           env->wrapped_len <= CRYPTO_WRAPPED_MAX && (!env->multipart || env->plain_len == 0);
 }
 
 static size_t mac_input_len(const struct crypto_envelope *env, size_t bucket_len, size_t key_len)
 {
+    size_t length_field = env->multipart ? strlen(MAC_MULTIPART) : 8;
     size_t fixed = 4 + strlen(MAC_LABEL) + 4 + 1 + 4 + strlen(env->kms) + 4 + env->wrapped_len + 4 +
-                   sizeof(env->commitment) + 4 + 8 + 4 + 4;
+                   sizeof(env->commitment) + 4 + length_field + 4 + 4;
 
     if (bucket_len > UINT32_MAX || key_len > UINT32_MAX || SIZE_MAX - fixed - bucket_len < key_len) {
         return 0;
@@ -127,7 +135,11 @@ enum core_err crypto_envelope_mac_input(const struct crypto_envelope *env, const
     CORE_TRY(put_field(&w, env->kms, strlen(env->kms)));
     CORE_TRY(put_field(&w, env->wrapped, env->wrapped_len));
     CORE_TRY(put_field(&w, env->commitment, sizeof(env->commitment)));
-    CORE_TRY(put_field(&w, length, sizeof(length)));
+    if (env->multipart) {
+        CORE_TRY(put_field(&w, MAC_MULTIPART, strlen(MAC_MULTIPART)));
+    } else {
+        CORE_TRY(put_field(&w, length, sizeof(length)));
+    }
     CORE_TRY(put_field(&w, bucket, bucket_len));
     CORE_TRY(put_field(&w, key, key_len));
     *out_len = w.len;
@@ -217,12 +229,19 @@ static enum core_err encode_headers(const struct crypto_envelope *env, struct cr
     CORE_TRY(crypto_base64_encode(env->commitment, sizeof(env->commitment), out->commitment,
                                   sizeof(out->commitment), &n));
     CORE_TRY(crypto_base64_encode(env->mac, sizeof(env->mac), out->mac, sizeof(out->mac), &n));
-    snprintf(out->length, sizeof(out->length), "%llu", (unsigned long long)env->plain_len);
+    if (env->multipart) {
+        out->length[0] = '\0';
+        memcpy(out->multipart, CRYPTO_ENVELOPE_MULTIPART, sizeof(CRYPTO_ENVELOPE_MULTIPART));
+    } else {
+        snprintf(out->length, sizeof(out->length), "%llu", (unsigned long long)env->plain_len);
+        out->multipart[0] = '\0';
+    }
     return CORE_OK;
 }
 
-enum core_err crypto_envelope_seal(const uint8_t dek[32], const char *kms_id, const uint8_t *wrapped,
-                                   size_t wrapped_len, uint64_t plain_len, const char *bucket,
+/* Shared by both seal variants: plain_len is ignored when multipart is set. */
+static enum core_err seal_envelope(const uint8_t dek[32], const char *kms_id, const uint8_t *wrapped,
+                                   size_t wrapped_len, uint64_t plain_len, bool multipart, const char *bucket,
                                    size_t bucket_len, const char *key, size_t key_len,
                                    struct crypto_envelope_headers *out)
 {
@@ -235,10 +254,28 @@ enum core_err crypto_envelope_seal(const uint8_t dek[32], const char *kms_id, co
     memcpy(env.kms, kms_id, strlen(kms_id) + 1);
     memcpy(env.wrapped, wrapped, wrapped_len);
     env.wrapped_len = wrapped_len;
-    env.plain_len = plain_len;
+    env.multipart = multipart;
+    env.plain_len = multipart ? 0 : plain_len;
     CORE_TRY(crypto_kdf_commitment(dek, env.commitment));
     CORE_TRY(compute_mac(&env, dek, bucket, bucket_len, key, key_len, env.mac));
     return encode_headers(&env, out);
+}
+
+enum core_err crypto_envelope_seal(const uint8_t dek[32], const char *kms_id, const uint8_t *wrapped,
+                                   size_t wrapped_len, uint64_t plain_len, const char *bucket,
+                                   size_t bucket_len, const char *key, size_t key_len,
+                                   struct crypto_envelope_headers *out)
+{
+    return seal_envelope(dek, kms_id, wrapped, wrapped_len, plain_len, false, bucket, bucket_len, key,
+                         key_len, out);
+}
+
+enum core_err crypto_envelope_seal_multipart(const uint8_t dek[32], const char *kms_id,
+                                             const uint8_t *wrapped, size_t wrapped_len, const char *bucket,
+                                             size_t bucket_len, const char *key, size_t key_len,
+                                             struct crypto_envelope_headers *out)
+{
+    return seal_envelope(dek, kms_id, wrapped, wrapped_len, 0, true, bucket, bucket_len, key, key_len, out);
 }
 
 bool crypto_envelope_is_present(crypto_meta_lookup_fn lookup, void *arg)
@@ -288,6 +325,27 @@ static enum core_err parse_kms(const char *value, char out[CRYPTO_KMS_ID_MAX])
     return CORE_OK;
 }
 
+/*
+ * Reads the plaintext length or the multipart marker. An envelope must
+ * have exactly one of them, so that the MAC input is never ambiguous. A
+ * field counts as present even when its value is empty.
+ */
+static enum core_err parse_length_or_marker(crypto_meta_lookup_fn lookup, void *arg,
+                                            struct crypto_envelope *out)
+{
+    const char *length = lookup(arg, CRYPTO_META_LENGTH);
+    const char *marker = lookup(arg, CRYPTO_META_MULTIPART);
+
+    CORE_ENSURE((length == NULL) != (marker == NULL), CORE_CRYPTO);
+    if (marker != NULL) {
+        CORE_ENSURE(strcmp(marker, CRYPTO_ENVELOPE_MULTIPART) == 0, CORE_CRYPTO);
+        out->multipart = true;
+        out->plain_len = 0;
+        return CORE_OK;
+    }
+    return parse_length(length, &out->plain_len);
+}
+
 enum core_err crypto_envelope_parse(crypto_meta_lookup_fn lookup, void *arg, struct crypto_envelope *out)
 {
     const char *version = lookup(arg, CRYPTO_META_VERSION);
@@ -299,7 +357,7 @@ enum core_err crypto_envelope_parse(crypto_meta_lookup_fn lookup, void *arg, str
     CORE_TRY(
         parse_base64(lookup(arg, CRYPTO_META_DEK), 1, CRYPTO_WRAPPED_MAX, out->wrapped, &out->wrapped_len));
     CORE_TRY(parse_base64(lookup(arg, CRYPTO_META_COMMITMENT), 32, 32, out->commitment, &len));
-    CORE_TRY(parse_length(lookup(arg, CRYPTO_META_LENGTH), &out->plain_len));
+    CORE_TRY(parse_length_or_marker(lookup, arg, out));
     CORE_TRY(parse_base64(lookup(arg, CRYPTO_META_MAC), CRYPTO_ENVELOPE_MAC_LEN, CRYPTO_ENVELOPE_MAC_LEN,
                           out->mac, &len));
     return CORE_OK;

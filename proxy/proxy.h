@@ -21,12 +21,14 @@
 
 #include "core/core_err.h"
 #include "crypto/crypto_envelope.h"
+#include "crypto/crypto_multi.h"
 #include "crypto/crypto_stream.h"
 #include "kms/kms.h"
 #include "proxy/proxy_config.h"
 #include "s3/s3_checksum.h"
 #include "s3/s3_chunked.h"
 #include "s3/s3_error.h"
+#include "s3/s3_multipart.h"
 #include "s3/s3_op.h"
 #include "s3/s3_range.h"
 #include "s3/s3_request.h"
@@ -88,10 +90,25 @@ enum proxy_body_mode {
 
 enum proxy_response_mode {
     PROXY_RESPONSE_PASS = 0, /* forwarded unchanged */
+    PROXY_RESPONSE_COLLECT,  /* a small XML body s3seal reads or rewrites before answering */
+    PROXY_RESPONSE_DEFER,    /* a backend error kept for the client until the upload is aborted */
     PROXY_RESPONSE_DISCARD,  /* read and dropped: s3seal asks the backend again */
     PROXY_RESPONSE_OPEN,     /* encrypted object body: verified and decrypted */
     PROXY_RESPONSE_HEAD,     /* encrypted object HEAD: plaintext size and headers */
     PROXY_RESPONSE_LIST,     /* listing: buffered, sizes rewritten */
+};
+
+/*
+ * Which backend request of a client request is in flight. A PutObject runs
+ * CREATE, PART and COMPLETE, so every stored object is a backend multipart
+ * upload; ABORT removes the upload when anything fails on the way.
+ */
+enum proxy_step {
+    PROXY_STEP_DIRECT = 0, /* the client's own operation */
+    PROXY_STEP_CREATE,     /* CreateMultipartUpload with the envelope as metadata */
+    PROXY_STEP_PART,       /* UploadPart 1 with the sealed body */
+    PROXY_STEP_COMPLETE,   /* CompleteMultipartUpload */
+    PROXY_STEP_ABORT,      /* AbortMultipartUpload, then the deferred response */
 };
 
 /* How a GetObject with a Range header is fetched from the backend. */
@@ -139,7 +156,24 @@ struct proxy_request {
     size_t plain_fill;
     uint8_t *cipher;      /* owned; one sealed chunk */
     size_t cipher_held;   /* bytes of the final sealed chunk not yet sent */
+    bool body_verified;   /* every check over the whole body passed */
     uint64_t body_received;
+
+    /* multipart uploads, s3seal's own for a PutObject and the client's */
+    enum proxy_step step;
+    enum proxy_step next_step;      /* started once the current backend response ended */
+    char backend_upload_id[1024];   /* the backend's id of the upload in use */
+    uint32_t part_number;           /* chunk header part number of the body being sealed */
+    char part_etag[80];             /* backend ETag of s3seal's single part */
+    struct crypto_envelope_headers *multipart_envelope; /* owned; CreateMultipartUpload of a client */
+    struct evbuffer *collect;       /* owned; a small backend response body */
+    struct evbuffer *deferred;      /* owned; response for the client, sent after ABORT */
+    struct evbuffer *step_body;     /* owned; body of a request s3seal makes itself */
+    bool body_blocked;              /* client body waits until the backend request for it is open */
+    char upload_kms_id[KMS_KEY_ID_MAX];       /* KMS id of the upload's wrapped data key */
+    uint8_t upload_wrapped[KMS_WRAPPED_MAX];  /* the upload's wrapped data key; not secret */
+    size_t upload_wrapped_len;
+    struct s3_complete_parts complete_parts;  /* owned; parts named by a client's CompleteMultipartUpload */
 
     /* upstream side */
     struct proxy_upstream *up; /* owned while the request runs */
@@ -160,7 +194,10 @@ struct proxy_request {
     bool response_chunked; /* s3seal frames the body to the client with chunked encoding */
     struct evbuffer *pending_head; /* owned; response head held back until the first chunk verified */
     struct evbuffer *list_body;    /* owned; PROXY_RESPONSE_LIST */
-    struct crypto_stream open;     /* owned; PROXY_RESPONSE_OPEN */
+    struct crypto_stream open;     /* owned; PROXY_RESPONSE_OPEN of a single-stream object */
+    struct crypto_multi_open multi; /* owned; PROXY_RESPONSE_OPEN of a multipart object */
+    bool multi_mode;               /* the object is multipart: chunks are read by their headers */
+    size_t multi_chunk_len;        /* length of the chunk being gathered, once its header arrived */
     uint64_t plain_length;
     uint64_t cipher_skip;     /* ciphertext bytes that precede the first chunk in the response */
     uint64_t plain_skip;      /* plaintext bytes of the first chunk that precede the range */
@@ -222,6 +259,9 @@ bool proxy_header_has_prefix(const struct s3_header *hd, const char *lower_prefi
 void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct sockaddr *addr, int addr_len);
 void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, const char *message,
                            const struct s3_error_extra *extra, size_t extra_count);
+enum core_err proxy_conn_format_error(struct proxy_request *req, struct evbuffer *out, enum s3_error_code code,
+                                      const char *message, const struct s3_error_extra *extra,
+                                      size_t extra_count) CORE_WARN_UNUSED;
 void proxy_conn_response_done(struct proxy_conn *c);
 void proxy_conn_abort(struct proxy_conn *c, const char *why);
 void proxy_conn_resume_reading(struct proxy_conn *c);
@@ -232,6 +272,19 @@ void proxy_add_date_header(struct evbuffer *out);
 /* proxy_forward.c */
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;
 void proxy_forward_retry(struct proxy_request *req);
+void proxy_forward_send_held(struct proxy_request *req);
+
+/* proxy_upload.c */
+enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy_upstream *up,
+                                         bool *handled) CORE_WARN_UNUSED;
+enum core_err proxy_upload_response_finish(struct proxy_request *req) CORE_WARN_UNUSED;
+bool proxy_upload_abort_instead(struct proxy_request *req);
+void proxy_upload_next(struct proxy_request *req);
+enum core_err proxy_upload_prepare_id(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
+enum core_err proxy_upload_collect(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
+enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
+enum core_err proxy_upload_prepare_create(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
+void proxy_upload_cleanup(struct proxy_request *req);
 
 /* proxy_body.c */
 enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
@@ -249,6 +302,8 @@ void proxy_upstream_resume_reading(struct proxy_upstream *up);
 void proxy_upstream_drop_pool(struct proxy_worker *w);
 
 /* proxy_response.c */
+void proxy_response_write_head(struct evbuffer *out, const struct proxy_request *req,
+                               const struct proxy_upstream *up, bool encrypted, const char *reason);
 enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;
 enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
 enum core_err proxy_response_finish(struct proxy_request *req) CORE_WARN_UNUSED;

@@ -20,6 +20,13 @@
 #include "crypto/crypto_envelope.h"
 #include "proxy/proxy.h"
 
+static void md5_once(const uint8_t *data, size_t len, uint8_t digest[16])
+{
+    unsigned int digest_len = 16;
+
+    EVP_Digest(data, len, digest, &digest_len, EVP_md5(), NULL);
+}
+
 static bool is_hex_sha256(const char *s)
 {
     if (strlen(s) != 64) {
@@ -142,6 +149,18 @@ static enum core_err prepare_checksum(struct proxy_request *req, enum s3_error_c
     return s3_checksum_init(&req->checksum, alg);
 }
 
+/* Checks the size limit of one stream and allocates the buffers for one chunk each way. */
+static enum core_err prepare_buffers(struct proxy_request *req, enum s3_error_code *error)
+{
+    if (req->plain_expected > CRYPTO_PLAIN_MAX_SINGLE) {
+        *error = S3_ERR_ENTITY_TOO_LARGE;
+        return CORE_TOO_LARGE;
+    }
+    req->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
+    req->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
+    return req->plain != NULL && req->cipher != NULL ? CORE_OK : CORE_NOMEM;
+}
+
 /* Creates the object's data key, wraps it with the KMS and starts the sealing stream. */
 static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code *error)
 {
@@ -155,14 +174,9 @@ static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code 
     const char *bucket = req->target.bucket;
     enum core_err err;
 
-    if (req->plain_expected > CRYPTO_PLAIN_MAX_SINGLE) {
-        *error = S3_ERR_ENTITY_TOO_LARGE;
-        return CORE_TOO_LARGE;
-    }
+    CORE_TRY(prepare_buffers(req, error));
     req->envelope = calloc(1, sizeof(*req->envelope));
-    req->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
-    req->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
-    if (req->envelope == NULL || req->plain == NULL || req->cipher == NULL) {
+    if (req->envelope == NULL) {
         return CORE_NOMEM;
     }
 
@@ -195,7 +209,7 @@ static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code 
 
 enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *error)
 {
-    if (req->target.op == S3_OP_PUT_OBJECT) {
+    if (req->target.op == S3_OP_PUT_OBJECT || req->target.op == S3_OP_UPLOAD_PART) {
         req->body_mode = PROXY_BODY_SEAL;
     } else if (req->has_body) {
         req->body_mode = PROXY_BODY_BUFFER;
@@ -214,16 +228,23 @@ enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *
     }
     CORE_TRY(prepare_md5(req, error));
     CORE_TRY(prepare_checksum(req, error));
-    if (req->body_mode == PROXY_BODY_SEAL) {
-        CORE_TRY(prepare_seal(req, error));
+    switch (req->target.op) {
+    case S3_OP_PUT_OBJECT:
+        return prepare_seal(req, error);
+    case S3_OP_UPLOAD_PART:
+        CORE_TRY(prepare_buffers(req, error));
+        return proxy_upload_prepare_part(req, error);
+    case S3_OP_CREATE_MULTIPART_UPLOAD:
+        return proxy_upload_prepare_create(req, error);
+    default:
+        return CORE_OK;
     }
-    return CORE_OK;
 }
 
 static void send_upstream(struct proxy_request *req, const uint8_t *data, size_t len)
 {
     /* the backend may have answered already (an error); its connection is then gone */
-    if (req->up != NULL) {
+    if (req->up != NULL && (req->step == PROXY_STEP_DIRECT || req->step == PROXY_STEP_PART)) {
         evbuffer_add(proxy_upstream_output(req->up), data, len);
     }
 }
@@ -392,22 +413,54 @@ static enum core_err verify_body(struct proxy_request *req, enum s3_error_code *
     return CORE_OK;
 }
 
+/*
+ * Removes the client's part checksums from a CompleteMultipartUpload body:
+ * they describe plaintext the backend never stored. The parts it names are
+ * kept for the ETag of the answer, and the body's MD5 is made anew.
+ */
+static enum core_err rewrite_complete(struct proxy_request *req, enum s3_error_code *error)
+{
+    size_t len = evbuffer_get_length(req->small_body);
+    const char *xml = (const char *)evbuffer_pullup(req->small_body, -1);
+    uint8_t digest[16];
+    char *rewritten = NULL;
+    size_t rewritten_len = 0;
+    size_t encoded = 0;
+
+    if (xml == NULL || s3_multipart_rewrite_complete(xml, len, &rewritten, &rewritten_len,
+                                                     &req->complete_parts) != CORE_OK) {
+        *error = S3_ERR_MALFORMED_XML;
+        return CORE_CLIENT;
+    }
+    evbuffer_drain(req->small_body, len);
+    evbuffer_add(req->small_body, rewritten, rewritten_len);
+    req->plain_received = rewritten_len;
+    md5_once((const uint8_t *)rewritten, rewritten_len, digest);
+    free(rewritten);
+    return crypto_base64_encode(digest, sizeof(digest), req->computed_md5, sizeof(req->computed_md5), &encoded);
+}
+
 enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *error)
 {
     if (req->body_mode == PROXY_BODY_NONE) {
         return CORE_OK;
     }
     CORE_TRY(verify_body(req, error));
+    req->body_verified = true;
 
     if (req->body_mode == PROXY_BODY_SEAL) {
-        send_upstream(req, req->cipher, req->cipher_held);
-        req->cipher_held = 0;
-        req->upstream_sent_all = true;
+        /* before its backend request is open, the chunk waits for proxy_forward_send_held */
+        if (req->up != NULL && (req->step == PROXY_STEP_DIRECT || req->step == PROXY_STEP_PART)) {
+            proxy_forward_send_held(req);
+        }
         return CORE_OK;
     }
 
     /* a buffered body goes out only now, with a head that carries its verified length and MD5 */
     if (req->body_mode == PROXY_BODY_BUFFER) {
+        if (req->target.op == S3_OP_COMPLETE_MULTIPART_UPLOAD) {
+            CORE_TRY(rewrite_complete(req, error));
+        }
         if (proxy_forward_start(req) != CORE_OK) {
             *error = S3_ERR_SERVICE_UNAVAILABLE;
             return CORE_UPSTREAM;

@@ -66,6 +66,7 @@ static void request_free(struct proxy_request *req)
     }
     proxy_body_cleanup(req);
     proxy_response_cleanup(req);
+    proxy_upload_cleanup(req);
     s3_target_cleanup(&req->target);
     s3_auth_cleanup(&req->auth);
     proxy_head_cleanup(&req->head);
@@ -126,37 +127,18 @@ static void log_rejection(const struct proxy_request *req, enum s3_error_code co
              message ? ": " : "", message ? message : "", req->id, req->conn->peer, op ? op : "-");
 }
 
-void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, const char *message,
-                           const struct s3_error_extra *extra, size_t extra_count)
+enum core_err proxy_conn_format_error(struct proxy_request *req, struct evbuffer *out, enum s3_error_code code,
+                                      const char *message, const struct s3_error_extra *extra, size_t extra_count)
 {
-    struct proxy_conn *c = req->conn;
-    struct evbuffer *out = proxy_conn_output(c);
     char resource[1100];
     char *xml = NULL;
     size_t xml_len = 0;
-    int status = s3_error_status(code);
-
-    log_rejection(req, code, message);
-
-    if (req->response_started) {
-        /* the client already has a status line; only a cut connection can signal the failure */
-        proxy_conn_abort(c, "error after the response started");
-        return;
-    }
 
     snprintf(resource, sizeof(resource), "/%s%s%.*s", req->target.bucket ? req->target.bucket : "",
              req->target.key ? "/" : "", (int)req->target.key_len, req->target.key ? req->target.key : "");
-    if (s3_error_xml(code, message, resource, req->id, extra, extra_count, &xml, &xml_len) != CORE_OK) {
-        proxy_conn_abort(c, "cannot build an error response");
-        return;
-    }
+    CORE_TRY(s3_error_xml(code, message, resource, req->id, extra, extra_count, &xml, &xml_len));
 
-    /* an unread request body would be parsed as the next request: close instead */
-    if (!req->body_done && req->has_body) {
-        req->keep_alive = false;
-    }
-
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, s3_error_name(code));
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", s3_error_status(code), s3_error_name(code));
     evbuffer_add_printf(out, "Content-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
     proxy_add_date_header(out);
     if (req->content_range[0] != '\0') {
@@ -168,12 +150,52 @@ void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, c
         evbuffer_add(out, xml, xml_len);
     }
     free(xml);
+    return CORE_OK;
+}
 
-    req->response_started = true;
+void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, const char *message,
+                           const struct s3_error_extra *extra, size_t extra_count)
+{
+    struct proxy_conn *c = req->conn;
+    struct evbuffer *response;
+
+    log_rejection(req, code, message);
+
+    if (req->response_started) {
+        /* the client already has a status line; only a cut connection can signal the failure */
+        proxy_conn_abort(c, "error after the response started");
+        return;
+    }
+
+    /* an unread request body would be parsed as the next request: close instead */
+    if (!req->body_done && req->has_body) {
+        req->keep_alive = false;
+    }
+    response = evbuffer_new();
+    if (response == NULL || proxy_conn_format_error(req, response, code, message, extra, extra_count) != CORE_OK) {
+        if (response != NULL) {
+            evbuffer_free(response);
+        }
+        proxy_conn_abort(c, "cannot build an error response");
+        return;
+    }
     if (req->up != NULL) {
         proxy_upstream_release(req->up, false);
         req->up = NULL;
     }
+
+    /* a backend upload s3seal opened for this request goes away before the client hears of the failure */
+    if (req->backend_upload_id[0] != '\0' && req->step != PROXY_STEP_ABORT && req->deferred == NULL) {
+        req->deferred = response;
+        if (proxy_upload_abort_instead(req)) {
+            return;
+        }
+        req->deferred = NULL;
+    }
+
+    evbuffer_add_buffer(proxy_conn_output(c), response);
+    evbuffer_free(response);
+    req->response_started = true;
     proxy_conn_response_done(c);
 }
 
@@ -285,7 +307,6 @@ static bool check_operation(struct proxy_request *req)
     case S3_OP_DELETE_OBJECTS:
     case S3_OP_DELETE_OBJECT:
     case S3_OP_OBJECT_SUBRESOURCE:
-    case S3_OP_ABORT_MULTIPART_UPLOAD:
     case S3_OP_LIST_MULTIPART_UPLOADS:
         return true;
     case S3_OP_GET_OBJECT:
@@ -301,7 +322,13 @@ static bool check_operation(struct proxy_request *req)
         }
         return true;
     }
+    case S3_OP_UPLOAD_PART:
+    case S3_OP_COMPLETE_MULTIPART_UPLOAD:
+    case S3_OP_ABORT_MULTIPART_UPLOAD:
+    case S3_OP_LIST_PARTS:
+        return true;
     case S3_OP_PUT_OBJECT:
+    case S3_OP_CREATE_MULTIPART_UPLOAD:
         if (has_reserved_metadata(req)) {
             proxy_conn_send_error(req, S3_ERR_INVALID_ARGUMENT,
                                   "metadata names starting with " CRYPTO_META_PREFIX " are reserved by s3seal",
@@ -390,6 +417,16 @@ static void request_begin(struct proxy_conn *c)
         proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
         return;
     }
+    if (proxy_upload_prepare_id(req, &error) != CORE_OK) {
+        proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        return;
+    }
+    if (req->target.op == S3_OP_PUT_OBJECT) {
+        /* the body waits until s3seal's backend upload exists */
+        req->step = PROXY_STEP_CREATE;
+        req->body_blocked = true;
+    }
+
     /* a buffered body is forwarded once it arrived and verified */
     if (req->body_mode != PROXY_BODY_BUFFER && proxy_forward_start(req) != CORE_OK) {
         if (!req->response_started) {
@@ -541,7 +578,8 @@ static void process_input(struct proxy_conn *c)
         size_t consumed;
         llhttp_errno_t err;
 
-        if (upstream_output_full(c)) {
+        if (upstream_output_full(c) ||
+            (c->req != NULL && c->req->body_blocked && c->state == PROXY_CONN_READING_BODY)) {
             c->paused_for_upstream = true;
             return;
         }

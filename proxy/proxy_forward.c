@@ -88,7 +88,11 @@ static enum core_err add_envelope(struct header_list *list, const struct crypto_
     CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_KMS, env->kms));
     CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_DEK, env->dek));
     CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_COMMITMENT, env->commitment));
-    CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_LENGTH, env->length));
+    if (env->multipart[0] != '\0') {
+        CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_MULTIPART, env->multipart));
+    } else {
+        CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_LENGTH, env->length));
+    }
     CORE_TRY(add_header(list, "x-amz-meta-" CRYPTO_META_MAC, env->mac));
     return CORE_OK;
 }
@@ -102,6 +106,17 @@ struct upstream_target {
 
 static uint64_t upstream_body_length(const struct proxy_request *req)
 {
+    switch (req->step) {
+    case PROXY_STEP_CREATE:
+    case PROXY_STEP_ABORT:
+        return 0;
+    case PROXY_STEP_PART:
+        return crypto_size_encrypted(req->plain_expected);
+    case PROXY_STEP_COMPLETE:
+        return evbuffer_get_length(req->step_body);
+    default:
+        break;
+    }
     switch (req->body_mode) {
     case PROXY_BODY_SEAL:
         return crypto_size_encrypted(req->plain_expected);
@@ -196,6 +211,47 @@ static void drop_presign_parameters(const char *query, size_t len, char *out, si
     *out_len = used;
 }
 
+/* Writes the raw query of a backend request s3seal makes on its own. */
+static enum core_err step_query(const struct proxy_request *req, char *out, size_t cap, size_t *len)
+{
+    char id[URI_MAX];
+    size_t id_len = 0;
+    int n;
+
+    CORE_TRY(s3_uri_encode(req->backend_upload_id, strlen(req->backend_upload_id), false, id, sizeof(id), &id_len));
+    switch (req->step) {
+    case PROXY_STEP_CREATE:
+        n = snprintf(out, cap, "uploads");
+        break;
+    case PROXY_STEP_PART:
+        n = snprintf(out, cap, "partNumber=1&uploadId=%s", id);
+        break;
+    default:
+        n = snprintf(out, cap, "uploadId=%s", id);
+        break;
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        return CORE_TOO_LARGE;
+    }
+    *len = (size_t)n;
+    return CORE_OK;
+}
+
+static const char *step_method(const struct proxy_request *req)
+{
+    switch (req->step) {
+    case PROXY_STEP_CREATE:
+    case PROXY_STEP_COMPLETE:
+        return "POST";
+    case PROXY_STEP_PART:
+        return "PUT";
+    case PROXY_STEP_ABORT:
+        return "DELETE";
+    default:
+        return req->upstream_method;
+    }
+}
+
 /*
  * Builds the backend path and query. The backend is always addressed
  * path-style, so a virtual-hosted request gets its bucket put in front.
@@ -230,8 +286,19 @@ static enum core_err canonical_target(const struct proxy_request *req, struct up
 
     t->query[0] = '\0';
     t->query_len = 0;
-    if (question != NULL) {
+    if (req->step != PROXY_STEP_DIRECT) {
+        CORE_TRY(step_query(req, filtered, sizeof(filtered), &filtered_len));
+    } else if (question != NULL) {
         drop_presign_parameters(question + 1, query_len, filtered, sizeof(filtered), &filtered_len);
+        if (req->backend_upload_id[0] != '\0') {
+            static __thread char replaced[URI_MAX];
+
+            CORE_TRY(s3_query_replace(filtered, filtered_len, "uploadId", req->backend_upload_id, replaced,
+                                      sizeof(replaced), &filtered_len));
+            memcpy(filtered, replaced, filtered_len + 1);
+        }
+    }
+    if (filtered_len > 0) {
         CORE_TRY(s3_uri_canonical_query(filtered, filtered_len, false, t->query, sizeof(t->query), &t->query_len));
     }
     return CORE_OK;
@@ -270,7 +337,7 @@ static void format_chunk_range(const struct s3_range *range, char *out, size_t c
 static void write_head(struct evbuffer *out, const struct proxy_request *req, const struct upstream_target *t,
                        const struct header_list *list, const char *authorization)
 {
-    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", req->upstream_method, (int)t->path_len, t->path,
+    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", step_method(req), (int)t->path_len, t->path,
                         t->query_len ? "?" : "", (int)t->query_len, t->query);
     for (size_t i = 0; i < list->count; i++) {
         evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)list->items[i].name_len, list->items[i].name,
@@ -286,7 +353,7 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
     const struct proxy_config *cfg = req->conn->worker->cfg;
     struct header_list signed_list = {.count = 0};
     struct s3_sign_params p = {
-        .method = req->upstream_method,
+        .method = step_method(req),
         .canonical_uri = t->path,
         .canonical_query = t->query,
         .payload_hash = payload_hash,
@@ -308,17 +375,16 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
 }
 
 /*
- * Builds, signs and queues the request head for the backend, then leaves
- * the body to proxy_body.c. Returns CORE_UPSTREAM when no backend connection
- * can be opened.
- */
-/*
  * Sends the request to the backend again after s3seal learned more about the
  * object: that it is plaintext, or its size after a 416. Bounded, because a
  * backend that keeps changing the object must not keep a request alive.
  */
 void proxy_forward_retry(struct proxy_request *req)
 {
+    if (req->next_step != PROXY_STEP_DIRECT) {
+        proxy_upload_next(req);
+        return;
+    }
     req->retry_pending = false;
     req->response_mode = PROXY_RESPONSE_PASS;
     req->fetch_attempts++;
@@ -332,6 +398,11 @@ void proxy_forward_retry(struct proxy_request *req)
     }
 }
 
+/*
+ * Builds, signs and queues the request head for the backend, then leaves
+ * the body to proxy_body.c. Returns CORE_UPSTREAM when no backend connection
+ * can be opened.
+ */
 enum core_err proxy_forward_start(struct proxy_request *req)
 {
     const struct proxy_config *cfg = req->conn->worker->cfg;
@@ -355,17 +426,27 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     if (body_length > 0 || req->body_mode == PROXY_BODY_SEAL) {
         CORE_TRY(add_header(&list, "content-length", length));
     }
-    for (size_t i = 0; i < req->head.count; i++) {
-        if (!is_dropped_header(req, &req->head.views[i])) {
-            CORE_TRY(add_header(&list, "", ""));
-            list.items[list.count - 1] = req->head.views[i];
+    if (req->step == PROXY_STEP_COMPLETE) {
+        CORE_TRY(add_header(&list, "content-type", "application/xml"));
+    }
+
+    /* the object's own headers go with the request that creates it; the other steps need none */
+    if (req->step == PROXY_STEP_DIRECT || req->step == PROXY_STEP_CREATE) {
+        for (size_t i = 0; i < req->head.count; i++) {
+            if (!is_dropped_header(req, &req->head.views[i])) {
+                CORE_TRY(add_header(&list, "", ""));
+                list.items[list.count - 1] = req->head.views[i];
+            }
         }
-    }
-    if (req->envelope != NULL) {
-        CORE_TRY(add_envelope(&list, req->envelope));
-    }
-    if (clean_content_encoding(req, encoding, sizeof(encoding))) {
-        CORE_TRY(add_header(&list, "content-encoding", encoding));
+        if (req->envelope != NULL) {
+            CORE_TRY(add_envelope(&list, req->envelope));
+        }
+        if (req->multipart_envelope != NULL) {
+            CORE_TRY(add_envelope(&list, req->multipart_envelope));
+        }
+        if (clean_content_encoding(req, encoding, sizeof(encoding))) {
+            CORE_TRY(add_header(&list, "content-encoding", encoding));
+        }
     }
     if (req->body_mode == PROXY_BODY_BUFFER && req->computed_md5[0] != '\0') {
         CORE_TRY(add_header(&list, "content-md5", req->computed_md5));
@@ -378,8 +459,25 @@ enum core_err proxy_forward_start(struct proxy_request *req)
 
     CORE_TRY(proxy_upstream_acquire(req->conn->worker, req, &req->up));
     write_head(proxy_upstream_output(req->up), req, &t, &list, authorization);
-    if (body_length == 0) {
+    req->upstream_sent_all = body_length == 0;
+    if (req->step == PROXY_STEP_COMPLETE) {
+        evbuffer_add_buffer(proxy_upstream_output(req->up), req->step_body);
         req->upstream_sent_all = true;
     }
     return CORE_OK;
+}
+
+/*
+ * Sends the final sealed chunk of a body that ended, and verified, before
+ * its backend request was open: an empty object, whose body is complete
+ * when its head is.
+ */
+void proxy_forward_send_held(struct proxy_request *req)
+{
+    if (req->body_mode != PROXY_BODY_SEAL || !req->body_done || req->body_verified == false) {
+        return;
+    }
+    evbuffer_add(proxy_upstream_output(req->up), req->cipher, req->cipher_held);
+    req->cipher_held = 0;
+    req->upstream_sent_all = true;
 }

@@ -65,8 +65,8 @@ static bool is_hidden_header(const struct s3_header *h, bool encrypted)
  * Writes a status line and the headers the client may see, without framing
  * headers. reason NULL keeps the backend's status and reason phrase.
  */
-static void write_head(struct evbuffer *out, const struct proxy_request *req, const struct proxy_upstream *up,
-                       bool encrypted, const char *reason)
+void proxy_response_write_head(struct evbuffer *out, const struct proxy_request *req,
+                               const struct proxy_upstream *up, bool encrypted, const char *reason)
 {
     const struct proxy_head *h = &up->head;
 
@@ -141,6 +141,28 @@ static bool parse_content_range(const struct proxy_head *h, uint64_t *first, uin
            (size_t)used == hd->value_len;
 }
 
+/*
+ * Finds the plaintext size of an encrypted object: the envelope holds it for
+ * a single-stream object; a multipart object's follows from its stored size,
+ * because every part but the last holds whole 64 KiB chunks.
+ */
+static bool plaintext_size(const struct proxy_request *req, const struct proxy_upstream *up,
+                           const struct crypto_envelope *env, uint64_t *size)
+{
+    uint64_t first = 0;
+    uint64_t stored = 0;
+
+    if (!env->multipart) {
+        *size = env->plain_len;
+        return true;
+    }
+    if (req->status == 206 ? !parse_content_range(&up->head, &first, &stored)
+                           : !header_u64(&up->head, "content-length", &stored)) {
+        return false;
+    }
+    return crypto_size_decrypted(stored, size);
+}
+
 /* Unwraps the data key, checks the envelope, and starts decryption at first_chunk. */
 static enum core_err start_open(struct proxy_request *req, struct proxy_upstream *up,
                                 const struct crypto_envelope *env, uint64_t first_chunk)
@@ -161,7 +183,10 @@ static enum core_err start_open(struct proxy_request *req, struct proxy_upstream
         return err;
     }
     err = crypto_envelope_verify(env, dek, bucket, strlen(bucket), req->target.key, req->target.key_len);
-    if (err == CORE_OK) {
+    if (err == CORE_OK && env->multipart) {
+        req->multi_mode = true;
+        err = crypto_multi_open_init(&req->multi, dek, first_chunk == 0);
+    } else if (err == CORE_OK) {
         err = crypto_stream_open_init(&req->open, dek, 0, env->plain_len, first_chunk);
     } else {
         log_integrity_failure(req, "envelope authentication failed");
@@ -195,8 +220,10 @@ static enum core_err head_open_whole(struct proxy_request *req, struct proxy_ups
                                      const struct crypto_envelope *env)
 {
     uint64_t stored = 0;
+    uint64_t size = 0;
 
-    if (header_u64(&up->head, "content-length", &stored) && stored != crypto_size_encrypted(env->plain_len)) {
+    if (!plaintext_size(req, up, env, &size) || (header_u64(&up->head, "content-length", &stored) &&
+                                                  stored != crypto_size_encrypted(size))) {
         log_integrity_failure(req, "stored size does not match the envelope");
         up->failure = S3_ERR_OBJECT_INTEGRITY;
         return CORE_CRYPTO;
@@ -204,10 +231,10 @@ static enum core_err head_open_whole(struct proxy_request *req, struct proxy_ups
     CORE_TRY(start_open(req, up, env, 0));
     CORE_TRY(alloc_open_buffers(req));
 
-    req->plain_length = env->plain_len;
-    req->plain_remaining = env->plain_len;
-    write_head(req->pending_head, req, up, true, NULL);
-    evbuffer_add_printf(req->pending_head, "Content-Length: %" PRIu64 "\r\n\r\n", env->plain_len);
+    req->plain_length = size;
+    req->plain_remaining = size;
+    proxy_response_write_head(req->pending_head, req, up, true, NULL);
+    evbuffer_add_printf(req->pending_head, "Content-Length: %" PRIu64 "\r\n\r\n", size);
     return CORE_OK;
 }
 
@@ -219,7 +246,7 @@ static enum core_err head_open_whole(struct proxy_request *req, struct proxy_ups
 static enum core_err head_open_range(struct proxy_request *req, struct proxy_upstream *up,
                                      const struct crypto_envelope *env)
 {
-    uint64_t size = env->plain_len;
+    uint64_t size = 0;
     uint64_t first = 0;
     uint64_t last = 0;
     uint64_t offset = 0;
@@ -228,6 +255,11 @@ static enum core_err head_open_range(struct proxy_request *req, struct proxy_ups
     uint64_t cipher_first = 0;
     uint64_t cipher_last = 0;
 
+    if (!plaintext_size(req, up, env, &size)) {
+        log_integrity_failure(req, "stored size is not a valid encrypted size");
+        up->failure = S3_ERR_OBJECT_INTEGRITY;
+        return CORE_CRYPTO;
+    }
     if (!s3_range_resolve(&req->range, size, &first, &last)) {
         return reject_range(req, up, size);
     }
@@ -250,7 +282,7 @@ static enum core_err head_open_range(struct proxy_request *req, struct proxy_ups
     req->cipher_skip = cipher_first - offset;
     req->plain_skip = first - chunk * CRYPTO_CHUNK_PLAIN_MAX;
     req->plain_remaining = last - first + 1;
-    write_head(req->pending_head, req, up, true, "206 Partial Content");
+    proxy_response_write_head(req->pending_head, req, up, true, "206 Partial Content");
     evbuffer_add_printf(req->pending_head, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
                         first, last, size);
     evbuffer_add_printf(req->pending_head, "Content-Length: %" PRIu64 "\r\n\r\n", last - first + 1);
@@ -269,7 +301,7 @@ static enum core_err head_pass(struct proxy_request *req, struct proxy_upstream 
     const struct s3_header *length = proxy_head_find(&up->head, "content-length");
     bool no_body = req->is_head_method || req->status == 204 || req->status == 304;
 
-    write_head(out, req, up, false, NULL);
+    proxy_response_write_head(out, req, up, false, NULL);
     if (length != NULL) {
         evbuffer_add_printf(out, "Content-Length: %.*s\r\n\r\n", (int)length->value_len, length->value);
     } else if (no_body) {
@@ -297,10 +329,10 @@ static enum core_err head_object(struct proxy_request *req, struct proxy_upstrea
 
     req->response_mode = PROXY_RESPONSE_HEAD;
     if (req->range.kind == S3_RANGE_NONE) {
-        write_head(out, req, up, encrypted, NULL);
+        proxy_response_write_head(out, req, up, encrypted, NULL);
         evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n\r\n", size);
     } else if (s3_range_resolve(&req->range, size, &first, &last)) {
-        write_head(out, req, up, true, "206 Partial Content");
+        proxy_response_write_head(out, req, up, true, "206 Partial Content");
         evbuffer_add_printf(out, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", first, last,
                             size);
         evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n\r\n", last - first + 1);
@@ -326,6 +358,7 @@ static enum core_err head_get_object(struct proxy_request *req, struct proxy_ups
     bool found = req->status == 200 || req->status == 206;
     uint64_t first = 0;
     uint64_t last = 0;
+    uint64_t size = 0;
 
     switch (req->fetch) {
     case PROXY_FETCH_CHUNKS:
@@ -344,8 +377,11 @@ static enum core_err head_get_object(struct proxy_request *req, struct proxy_ups
         if (req->status != 200 || !present) {
             return retry_with(req, PROXY_FETCH_DIRECT);
         }
-        if (!s3_range_resolve(&req->range, env->plain_len, &first, &last)) {
-            return reject_range(req, up, env->plain_len);
+        if (!plaintext_size(req, up, env, &size)) {
+            return retry_with(req, PROXY_FETCH_DIRECT);
+        }
+        if (!s3_range_resolve(&req->range, size, &first, &last)) {
+            return reject_range(req, up, size);
         }
         return retry_with(req, PROXY_FETCH_CHUNKS);
     case PROXY_FETCH_WHOLE:
@@ -383,6 +419,16 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
     uint64_t size = 0;
     enum core_err err = CORE_OK;
 
+    if (req->step != PROXY_STEP_DIRECT || req->backend_upload_id[0] != '\0' ||
+        req->target.op == S3_OP_CREATE_MULTIPART_UPLOAD) {
+        bool handled = false;
+
+        err = proxy_upload_response_head(req, up, &handled);
+        if (err != CORE_OK || handled) {
+            return err;
+        }
+    }
+
     if (object && (req->status == 200 || req->status == 206)) {
         if (parse_envelope(up, &env, &present) != CORE_OK) {
             log_integrity_failure(req, "malformed envelope");
@@ -394,8 +440,13 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
     if (req->target.op == S3_OP_GET_OBJECT) {
         err = head_get_object(req, up, &env, present);
     } else if (req->target.op == S3_OP_HEAD_OBJECT && present) {
-        /* HEAD is served from the envelope alone, without a KMS call */
-        err = head_object(req, up, env.plain_len, true);
+        /* HEAD is served from the envelope and the stored size alone, without a KMS call */
+        if (!plaintext_size(req, up, &env, &size)) {
+            log_integrity_failure(req, "stored size is not a valid encrypted size");
+            up->failure = S3_ERR_OBJECT_INTEGRITY;
+            return CORE_CRYPTO;
+        }
+        err = head_object(req, up, size, true);
     } else if (req->target.op == S3_OP_HEAD_OBJECT && req->status == 200 &&
                header_u64(&up->head, "content-length", &size)) {
         err = head_object(req, up, size, false);
@@ -432,6 +483,23 @@ static void emit_plaintext(struct proxy_request *req, size_t opened)
     evbuffer_add(proxy_conn_output(req->conn), req->plain + skip, n);
 }
 
+/* Bytes to gather next from a multipart object: a chunk header, then the rest of its chunk. */
+static size_t next_multi_len(const struct proxy_request *req)
+{
+    if (req->plain_remaining == 0 && crypto_multi_open_at_final(&req->multi)) {
+        return 0;
+    }
+    return req->multi_chunk_len != 0 ? req->multi_chunk_len : CRYPTO_CHUNK_HEADER_LEN;
+}
+
+static enum core_err open_chunk(struct proxy_request *req, size_t len, size_t *opened)
+{
+    if (req->multi_mode) {
+        return crypto_multi_open_chunk(&req->multi, req->cipher, len, req->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
+    }
+    return crypto_stream_open_chunk(&req->open, req->cipher, len, req->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
+}
+
 static enum core_err open_some(struct proxy_request *req, const uint8_t *data, size_t len)
 {
     while (len > 0) {
@@ -450,7 +518,7 @@ static enum core_err open_some(struct proxy_request *req, const uint8_t *data, s
             /* the rest of the response lies after the range */
             return CORE_OK;
         }
-        want = crypto_stream_next_cipher_len(&req->open);
+        want = req->multi_mode ? next_multi_len(req) : crypto_stream_next_cipher_len(&req->open);
         if (want == 0) {
             log_integrity_failure(req, "bytes after the final chunk");
             return CORE_CRYPTO;
@@ -464,9 +532,18 @@ static enum core_err open_some(struct proxy_request *req, const uint8_t *data, s
             break;
         }
 
+        if (req->multi_mode && req->multi_chunk_len == 0) {
+            /* the header arrived; it tells how long the whole chunk is */
+            if (crypto_multi_chunk_len(req->cipher, &req->multi_chunk_len) != CORE_OK) {
+                log_integrity_failure(req, "invalid chunk header");
+                return CORE_CRYPTO;
+            }
+            continue;
+        }
+
         req->plain_fill = 0;
-        if (crypto_stream_open_chunk(&req->open, req->cipher, want, req->plain, CRYPTO_CHUNK_PLAIN_MAX, &opened) !=
-            CORE_OK) {
+        req->multi_chunk_len = 0;
+        if (open_chunk(req, want, &opened) != CORE_OK) {
             log_integrity_failure(req, "chunk authentication failed");
             return CORE_CRYPTO;
         }
@@ -491,6 +568,9 @@ enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data
         return CORE_UPSTREAM;
     case PROXY_RESPONSE_DISCARD:
         return CORE_OK;
+    case PROXY_RESPONSE_COLLECT:
+    case PROXY_RESPONSE_DEFER:
+        return proxy_upload_collect(req, data, len);
     case PROXY_RESPONSE_PASS:
     default:
         if (req->response_chunked) {
@@ -521,7 +601,7 @@ static enum core_err finish_list(struct proxy_request *req)
 
     CORE_TRY(s3_list_rewrite_sizes(xml ? xml : "", len, map_size, NULL, &rewritten, &rewritten_len));
 
-    write_head(out, req, req->up, false, NULL);
+    proxy_response_write_head(out, req, req->up, false, NULL);
     evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", rewritten_len);
     evbuffer_add(out, rewritten, rewritten_len);
     free(rewritten);
@@ -531,9 +611,14 @@ static enum core_err finish_list(struct proxy_request *req)
 
 enum core_err proxy_response_finish(struct proxy_request *req)
 {
+    if (req->step != PROXY_STEP_DIRECT || req->response_mode == PROXY_RESPONSE_COLLECT ||
+        req->response_mode == PROXY_RESPONSE_DEFER) {
+        return proxy_upload_response_finish(req);
+    }
     switch (req->response_mode) {
     case PROXY_RESPONSE_OPEN:
-        if (req->plain_remaining != 0) {
+        if (req->plain_remaining != 0 ||
+            (req->multi_mode && !req->ranged && req->plain_length > 0 && !crypto_multi_open_at_final(&req->multi))) {
             log_integrity_failure(req, "object is truncated");
             return CORE_CRYPTO;
         }
@@ -553,6 +638,7 @@ enum core_err proxy_response_finish(struct proxy_request *req)
 void proxy_response_cleanup(struct proxy_request *req)
 {
     crypto_stream_cleanup(&req->open);
+    crypto_multi_open_cleanup(&req->multi);
     if (req->pending_head != NULL) {
         evbuffer_free(req->pending_head);
         req->pending_head = NULL;

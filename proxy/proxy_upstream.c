@@ -160,10 +160,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_message_complete(llhttp_t *p)
 {
     struct proxy_upstream *up = p->data;
+    enum core_err err = up->req != NULL ? proxy_response_finish(up->req) : CORE_INTERNAL;
 
-    if (up->req == NULL || proxy_response_finish(up->req) != CORE_OK) {
+    if (err != CORE_OK) {
         if (up->failure == S3_ERR_NONE) {
-            up->failure = S3_ERR_OBJECT_INTEGRITY;
+            up->failure = err == CORE_CRYPTO     ? S3_ERR_OBJECT_INTEGRITY
+                          : err == CORE_UPSTREAM ? S3_ERR_UPSTREAM_UNAVAILABLE
+                                                 : S3_ERR_INTERNAL_ERROR;
         }
         return -1;
     }

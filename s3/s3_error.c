@@ -74,6 +74,10 @@ static const struct error_info error_table[S3_ERR_COUNT] = {
     [S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR] = {"AuthorizationQueryParametersError", 400,
                                                      "The authentication parameters of the presigned URL "
                                                      "are invalid."},
+    [S3_ERR_NO_SUCH_UPLOAD] = {"NoSuchUpload", 404,
+                               "The upload does not exist; it may have been completed or aborted."},
+    [S3_ERR_INVALID_PART] = {"InvalidPart", 400, "One or more of the listed parts could not be used."},
+    [S3_ERR_INVALID_PART_ORDER] = {"InvalidPartOrder", 400, "The list of parts is not in ascending order."},
 };
 
 static bool is_known_code(enum s3_error_code code)

@@ -67,6 +67,9 @@ enum s3_error_code {
     S3_ERR_INVALID_BUCKET_NAME, /* 400 InvalidBucketName */
     /* 400 AuthorizationQueryParametersError: a malformed presigned URL */
     S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR,
+    S3_ERR_NO_SUCH_UPLOAD, /* 404 NoSuchUpload */
+    S3_ERR_INVALID_PART,   /* 400 InvalidPart */
+    S3_ERR_INVALID_PART_ORDER, /* 400 InvalidPartOrder */
     S3_ERR_COUNT /* number of codes; not a code */
 };
 

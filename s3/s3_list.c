@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Size rewriting in ListObjects, ListObjectsV2 and ListObjectVersions bodies with libxml2. */
+/* Size rewriting in ListObjects, ListObjectsV2, ListObjectVersions and ListParts bodies with libxml2. */
 #include "s3/s3_list.h"
 
 #include <inttypes.h>
@@ -81,6 +81,8 @@ static enum core_err rewrite_root(xmlNode *root, s3_size_map_fn map, void *arg)
         entry_name = "Contents";
     } else if (is_element(root, "ListVersionsResult")) {
         entry_name = "Version";
+    } else if (is_element(root, "ListPartsResult")) {
+        entry_name = "Part";
     } else {
         return CORE_UPSTREAM;
     }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Rewriting of listing responses from the backend: the Size of each stored
- * (encrypted) object is replaced by the size returned to the client.
+ * (encrypted) object or part is replaced by the size returned to the client.
  */
 #ifndef S3_LIST_H
 #define S3_LIST_H
@@ -22,9 +22,10 @@
 typedef bool (*s3_size_map_fn)(void *arg, uint64_t stored_size, uint64_t *client_size);
 
 /*
- * Parses a ListObjects or ListObjectsV2 body (root ListBucketResult) or a
- * ListObjectVersions body (root ListVersionsResult) and passes the text of
- * every Size element that is a child of Contents or Version through map.
+ * Parses a ListObjects or ListObjectsV2 body (root ListBucketResult), a
+ * ListObjectVersions body (root ListVersionsResult) or a ListParts body
+ * (root ListPartsResult) and passes the text of every Size element that is
+ * a child of Contents, Version or Part through map.
  * Everything else, namespaces included, is kept; the output starts with an
  * XML declaration. Network access and external entities are disabled and a
  * DOCTYPE is rejected.

@@ -27,6 +27,7 @@ TAG_LEN = 16
 OVERHEAD = HEADER_LEN + TAG_LEN
 SUITE_AES_256_GCM = 0
 FLAG_FINAL = 0x01
+PART_NUMBER_MAX = 10000
 META = "x-amz-meta-"
 
 
@@ -121,6 +122,56 @@ def decrypt_stream(dek, part_number, plain_len, stored):
     return bytes(plain)
 
 
+def parse_chunk_header(hdr):
+    """Return (plaintext length, final, part number, sequence number, stream id) of a chunk header."""
+    version, flags, length_field, part, sequence = struct.unpack(">BBHII", hdr[:12])
+    if version != 1:
+        raise FormatError("unknown chunk version %d" % version)
+    if flags >> 4 != SUITE_AES_256_GCM or flags & 0x0E:
+        raise FormatError("unknown suite or reserved flag bits 0x%02x" % flags)
+    return length_field + 1, bool(flags & FLAG_FINAL), part, sequence, hdr[12:20]
+
+
+def decrypt_multipart(dek, stored, from_start=True):
+    """Return the plaintext of a multipart object, or of its end from a chunk boundary, or raise FormatError."""
+    plain = bytearray()
+    previous = None  # (part number, sequence number, stream id, final) of the last chunk
+    keys = {}
+    offset = 0
+    while offset < len(stored):
+        hdr = stored[offset:offset + HEADER_LEN]
+        if len(hdr) != HEADER_LEN:
+            raise FormatError("offset %d: data ends inside a chunk header" % offset)
+        length, final, part, seq, stream_id = parse_chunk_header(hdr)
+        chunk = stored[offset:offset + length + OVERHEAD]
+        if len(chunk) != length + OVERHEAD:
+            raise FormatError("offset %d: data ends inside a chunk" % offset)
+        if not 1 <= part <= PART_NUMBER_MAX:
+            raise FormatError("offset %d: part number %d" % (offset, part))
+        if not final and length != K:
+            raise FormatError("offset %d: non-FINAL chunk of %d bytes" % (offset, length))
+        if previous is None:
+            if from_start and seq != 0:
+                raise FormatError("the object starts at sequence number %d" % seq)
+        elif previous[3]:
+            if part <= previous[0] or seq != 0:
+                raise FormatError("offset %d: part %d sequence %d after the end of part %d"
+                                  % (offset, part, seq, previous[0]))
+        elif (part, seq, stream_id) != (previous[0], previous[1] + 1, previous[2]):
+            raise FormatError("offset %d: chunk does not continue part %d" % (offset, previous[0]))
+        if (stream_id, part) not in keys:
+            keys[(stream_id, part)] = AESGCM(derive_key_stream(dek, stream_id, part))
+        try:
+            plain += keys[(stream_id, part)].decrypt(nonce(seq), chunk[HEADER_LEN:], hdr)
+        except InvalidTag:
+            raise FormatError("offset %d: authentication tag mismatch" % offset) from None
+        previous = (part, seq, stream_id, final)
+        offset += len(chunk)
+    if previous is None or not previous[3]:
+        raise FormatError("the object does not end with a FINAL chunk")
+    return bytes(plain)
+
+
 def encrypt_stream(dek, part_number, stream_id, plain):
     aead = AESGCM(derive_key_stream(dek, stream_id, part_number))
     count = -(-len(plain) // K)
@@ -141,7 +192,9 @@ def wrap_context(bucket, key):
 
 
 def mac_input(kms, wrapped, commitment, plain_len, bucket, key):
-    fields = [b"s3seal/1 mac", b"\x01", kms, wrapped, commitment, struct.pack(">Q", plain_len), bucket, key]
+    """plain_len is None for a multipart object, whose MAC input has LP("mp") in place of the length."""
+    length = b"mp" if plain_len is None else struct.pack(">Q", plain_len)
+    fields = [b"s3seal/1 mac", b"\x01", kms, wrapped, commitment, length, bucket, key]
     return b"".join(length_prefixed(field) for field in fields)
 
 
@@ -166,28 +219,33 @@ def strict_b64(value, min_len, max_len):
 
 
 def parse_envelope(metadata):
-    """Return (kms, wrapped, commitment, mac, plain_len) or raise FormatError."""
+    """Return (kms, wrapped, commitment, mac, plain_len) or raise FormatError; plain_len is None for multipart."""
     try:
         version = metadata[META + "s3seal"]
         kms = metadata[META + "s3seal-kms"]
         dek = metadata[META + "s3seal-dek"]
         commitment = metadata[META + "s3seal-cm"]
-        length = metadata[META + "s3seal-len"]
         mac = metadata[META + "s3seal-mac"]
     except KeyError as missing:
         raise FormatError("missing envelope field %s" % missing) from None
+    length = metadata.get(META + "s3seal-len")
+    marker = metadata.get(META + "s3seal-mp")
+    if (length is None) == (marker is None):
+        raise FormatError("the envelope needs exactly one of s3seal-len and s3seal-mp")
     if version != "1":
         raise FormatError("unknown envelope version %r" % version)
     if not 1 <= len(kms) <= 255 or any(not 0x20 <= ord(c) <= 0x7E for c in kms):
         raise FormatError("invalid KMS key string %r" % kms)
-    if not re.fullmatch(r"0|[1-9][0-9]{0,19}", length) or int(length) >= 2**64:
+    if marker is not None and marker != "1":
+        raise FormatError("invalid multipart marker %r" % marker)
+    if length is not None and (not re.fullmatch(r"0|[1-9][0-9]{0,19}", length) or int(length) >= 2**64):
         raise FormatError("invalid plaintext length %r" % length)
     return (kms.encode("ascii"), strict_b64(dek, 1, 1024), strict_b64(commitment, 32, 32),
-            strict_b64(mac, 16, 16), int(length))
+            strict_b64(mac, 16, 16), None if marker is not None else int(length))
 
 
 def verify_envelope(metadata, dek, bucket, key):
-    """Return the verified plaintext length or raise FormatError."""
+    """Return the verified plaintext length (None for multipart) or raise FormatError."""
     kms, wrapped, commitment, mac, plain_len = parse_envelope(metadata)
     expected_mac = envelope_mac(dek, mac_input(kms, wrapped, commitment, plain_len, bucket, key))
     commitment_ok = hmac.compare_digest(derive_commitment(dek), commitment)
@@ -282,6 +340,62 @@ def check_invalid_envelope(check, vector):
     check.expect_rejected(lambda: verify_envelope(metadata, dek, bucket, key), "envelope " + vector["name"])
 
 
+def check_multipart_object(check, vector):
+    name = vector["name"]
+    dek, bucket, key = h(vector["dek"]), h(vector["bucket_hex"]), h(vector["key_hex"])
+    kms, wrapped = vector["kms"], h(vector["wrapped"])
+    plain, stored = h(vector["plaintext"]), h(vector["ciphertext"])
+    commitment = derive_commitment(dek)
+    message = mac_input(kms.encode("ascii"), wrapped, commitment, None, bucket, key)
+    check.expect(message == h(vector["mac_input"]), name + ": mac_input")
+
+    expected_metadata = {
+        META + "s3seal": "1",
+        META + "s3seal-kms": kms,
+        META + "s3seal-dek": base64.b64encode(wrapped).decode("ascii"),
+        META + "s3seal-cm": base64.b64encode(commitment).decode("ascii"),
+        META + "s3seal-mp": "1",
+        META + "s3seal-mac": base64.b64encode(envelope_mac(dek, message)).decode("ascii"),
+    }
+    check.expect(vector["metadata"] == expected_metadata, name + ": metadata fields")
+    try:
+        check.expect(verify_envelope(vector["metadata"], dek, bucket, key) is None, name + ": multipart")
+    except FormatError as err:
+        check.expect(False, "%s: verification failed: %s" % (name, err))
+
+    # each part is one stream; the stored object is the parts in order
+    parts_stored = bytearray()
+    offset = 0
+    for part in vector["parts"]:
+        stream_id, number = h(part["stream_id"]), part["part_number"]
+        piece = plain[offset:offset + part["plaintext_len"]]
+        check.expect(derive_key_stream(dek, stream_id, number) == h(part["key_stream"]),
+                     "%s: key_stream of part %d" % (name, number))
+        sealed = encrypt_stream(dek, number, stream_id, piece)
+        check.expect(len(sealed) == part["ciphertext_len"], "%s: size of part %d" % (name, number))
+        parts_stored += sealed
+        offset += len(piece)
+    check.expect(bytes(parts_stored) == stored, name + ": re-encrypted parts")
+    check.expect(len(plain) == vector["plaintext_len"], name + ": plaintext_len")
+    check.expect(len(stored) == vector["ciphertext_len"], name + ": ciphertext_len")
+    check.expect(decrypted_size(len(stored)) == len(plain), name + ": D(C)")
+
+    try:
+        check.expect(decrypt_multipart(dek, stored) == plain, name + ": decrypted plaintext")
+        # with 64 KiB-aligned parts, global chunk i starts at i * 65572 and contains plaintext from i * 65536
+        for i in range(-(-len(plain) // K)):
+            check.expect(decrypt_multipart(dek, stored[i * (K + OVERHEAD):], from_start=False) == plain[i * K:],
+                         "%s: read from chunk %d" % (name, i))
+    except FormatError as err:
+        check.expect(False, "%s: decryption failed: %s" % (name, err))
+    print("ok   multipart object %s" % name)
+
+
+def check_invalid_multipart_object(check, vector):
+    dek, stored = h(vector["dek"]), h(vector["ciphertext"])
+    check.expect_rejected(lambda: decrypt_multipart(dek, stored), "multipart object " + vector["name"])
+
+
 def check_parser_rejects_malformed(check, metadata, dek, bucket, key):
     """Strictness checks on the first envelope, independent of the C parser's own tests."""
     cases = {
@@ -318,11 +432,24 @@ def main(argv):
         check_envelope(check, vector)
     for vector in vectors["invalid_envelopes"]:
         check_invalid_envelope(check, vector)
+    for vector in vectors["multipart_objects"]:
+        check_multipart_object(check, vector)
+    for vector in vectors["invalid_multipart_objects"]:
+        check_invalid_multipart_object(check, vector)
+    for vector in vectors["invalid_multipart_envelopes"]:
+        check_invalid_envelope(check, vector)
 
     first = vectors["envelopes"][0]
     check_parser_rejects_malformed(check, first["metadata"], h(first["dek"]), h(first["bucket_hex"]),
                                    h(first["key_hex"]))
+    multipart = vectors["multipart_objects"][0]
+    for value in ["", "0", "2", " 1", "1 ", "true"]:
+        changed = dict(multipart["metadata"])
+        changed[META + "s3seal-mp"] = value
+        check.expect_rejected(lambda: verify_envelope(changed, h(multipart["dek"]), h(multipart["bucket_hex"]),
+                                                      h(multipart["key_hex"])), "s3seal-mp=%r" % value)
     check.expect(len(vectors["streams"]) >= 5 and len(vectors["envelopes"]) >= 1, "vector count")
+    check.expect(len(vectors["multipart_objects"]) >= 1, "multipart vector count")
 
     print("%d checks, %d failed" % (check.checks, check.failures))
     return 1 if check.failures else 0

@@ -254,7 +254,13 @@ static enum core_err put_metadata(FILE *out, const struct crypto_envelope_header
     CORE_TRY(put_string(out, in, "x-amz-meta-" CRYPTO_META_KMS, h->kms, false));
     CORE_TRY(put_string(out, in, "x-amz-meta-" CRYPTO_META_DEK, h->dek, false));
     CORE_TRY(put_string(out, in, "x-amz-meta-" CRYPTO_META_COMMITMENT, h->commitment, false));
-    CORE_TRY(put_string(out, in, "x-amz-meta-" CRYPTO_META_LENGTH, h->length, false));
+    /* a valid envelope has exactly one of these two; invalid vectors may have both or neither */
+    if (h->length[0] != '\0') {
+        CORE_TRY(put_string(out, in, "x-amz-meta-" CRYPTO_META_LENGTH, h->length, false));
+    }
+    if (h->multipart[0] != '\0') {
+        CORE_TRY(put_string(out, in, "x-amz-meta-" CRYPTO_META_MULTIPART, h->multipart, false));
+    }
     CORE_TRY(put_string(out, in, "x-amz-meta-" CRYPTO_META_MAC, h->mac, true));
     fprintf(out, "      }\n");
     return CORE_OK;
@@ -332,7 +338,7 @@ static enum core_err put_invalid_envelopes(FILE *out, const struct crypto_envelo
     CORE_TRY(put_string(out, "      ", "bucket", envelopes[0].bucket, false));
     CORE_TRY(put_string(out, "      ", "key", envelopes[0].key, false));
     CORE_TRY(put_metadata(out, h));
-    fprintf(out, "    }\n  ]\n");
+    fprintf(out, "    }\n  ],\n");
     return CORE_OK;
 }
 
@@ -352,6 +358,223 @@ static enum core_err put_envelopes(FILE *out)
     }
     fprintf(out, "  ],\n");
     return put_invalid_envelopes(out, &first);
+}
+
+/*
+ * The multipart object vector: part 1 contains one full chunk and part 2 a
+ * short one, so the object shows both the part boundary and the aligned
+ * chunk arithmetic. Plaintext byte i of the whole object is plain_byte(i).
+ */
+struct multipart_part {
+    uint32_t part_number;
+    int stream_id;
+    size_t plain_len;
+};
+
+static const struct multipart_part multipart_parts[] = {{1, 0, 65536}, {2, 1, 100}};
+static const struct envelope_case multipart_object = {
+    "two-parts", 1, "example-bucket", "backups/db.tar", "file:k1", 40, 0};
+
+#define MULTIPART_PART_COUNT (sizeof(multipart_parts) / sizeof(multipart_parts[0]))
+
+/* Seals every part of multipart_object; the caller frees *plain and *cipher. */
+static enum core_err seal_multipart_object(uint8_t **plain, size_t *plain_len, uint8_t **cipher,
+                                           size_t *cipher_len, size_t part_cipher_lens[])
+{
+    size_t off = 0;
+
+    *plain_len = 0;
+    *cipher_len = 0;
+    for (size_t i = 0; i < MULTIPART_PART_COUNT; i++) {
+        *plain_len += multipart_parts[i].plain_len;
+    }
+    *plain = malloc(*plain_len);
+    *cipher = malloc(crypto_size_encrypted(*plain_len));
+    CORE_ENSURE(*plain != NULL && *cipher != NULL, CORE_NOMEM);
+    for (size_t i = 0; i < *plain_len; i++) {
+        (*plain)[i] = plain_byte(i);
+    }
+
+    for (size_t i = 0; i < MULTIPART_PART_COUNT; i++) {
+        const struct multipart_part *p = &multipart_parts[i];
+        struct stream_case c = {"part", multipart_object.dek, p->part_number, p->stream_id, p->plain_len};
+        uint8_t *part_cipher = NULL;
+
+        CORE_TRY(seal(&c, *plain + off, &part_cipher, &part_cipher_lens[i]));
+        memcpy(*cipher + *cipher_len, part_cipher, part_cipher_lens[i]);
+        free(part_cipher);
+        *cipher_len += part_cipher_lens[i];
+        off += p->plain_len;
+    }
+    return CORE_OK;
+}
+
+static enum core_err put_multipart_parts(FILE *out, const size_t part_cipher_lens[])
+{
+    const int dek = multipart_object.dek;
+
+    fprintf(out, "      \"parts\": [\n");
+    for (size_t i = 0; i < MULTIPART_PART_COUNT; i++) {
+        const struct multipart_part *p = &multipart_parts[i];
+        uint8_t key_stream[32];
+
+        CORE_TRY(crypto_kdf_stream_key(deks[dek], stream_ids[p->stream_id], CRYPTO_SUITE_AES_256_GCM,
+                                       p->part_number, key_stream));
+        fprintf(out, "        {\n");
+        fprintf(out, "          \"part_number\": %u,\n", (unsigned)p->part_number);
+        fprintf(out, "          \"plaintext_len\": %zu,\n", p->plain_len);
+        fprintf(out, "          \"ciphertext_len\": %zu,\n", part_cipher_lens[i]);
+        fprintf(out, "          \"stream_id\": \"");
+        for (size_t j = 0; j < CRYPTO_STREAM_ID_LEN; j++) {
+            fprintf(out, "%02x", stream_ids[p->stream_id][j]);
+        }
+        fprintf(out, "\",\n          \"key_stream\": \"");
+        for (size_t j = 0; j < sizeof(key_stream); j++) {
+            fprintf(out, "%02x", key_stream[j]);
+        }
+        fprintf(out, "\"\n        }%s\n", i + 1 < MULTIPART_PART_COUNT ? "," : "");
+    }
+    fprintf(out, "      ],\n");
+    return CORE_OK;
+}
+
+/* Writes the envelope inputs of the multipart object vector; h receives its metadata, written last. */
+static enum core_err put_multipart_envelope(FILE *out, struct crypto_envelope_headers *h)
+{
+    const struct envelope_case *c = &multipart_object;
+    uint8_t wrapped[CRYPTO_WRAPPED_MAX];
+    uint8_t mac_input[512];
+    size_t mac_input_len = 0;
+    struct crypto_envelope env;
+
+    make_wrapped(wrapped, c->wrapped_len);
+    CORE_TRY(crypto_envelope_seal_multipart(deks[c->dek], c->kms, wrapped, c->wrapped_len, c->bucket,
+                                            strlen(c->bucket), c->key, strlen(c->key), h));
+    memset(&env, 0, sizeof(env));
+    memcpy(env.kms, c->kms, strlen(c->kms) + 1);
+    memcpy(env.wrapped, wrapped, c->wrapped_len);
+    env.wrapped_len = c->wrapped_len;
+    env.multipart = true;
+    CORE_TRY(crypto_kdf_commitment(deks[c->dek], env.commitment));
+    CORE_TRY(crypto_envelope_mac_input(&env, c->bucket, strlen(c->bucket), c->key, strlen(c->key), mac_input,
+                                       sizeof(mac_input), &mac_input_len));
+
+    CORE_TRY(put_string(out, "      ", "name", c->name, false));
+    put_hex(out, "dek", deks[c->dek], CRYPTO_DEK_LEN, false);
+    CORE_TRY(put_string(out, "      ", "bucket", c->bucket, false));
+    put_hex(out, "bucket_hex", (const uint8_t *)c->bucket, strlen(c->bucket), false);
+    CORE_TRY(put_string(out, "      ", "key", c->key, false));
+    put_hex(out, "key_hex", (const uint8_t *)c->key, strlen(c->key), false);
+    CORE_TRY(put_string(out, "      ", "kms", c->kms, false));
+    put_hex(out, "wrapped", wrapped, c->wrapped_len, false);
+    put_hex(out, "mac_input", mac_input, mac_input_len, false);
+    return CORE_OK;
+}
+
+/* One stored multipart object that every reader must reject, with the DEK of the valid one. */
+static void put_invalid_multipart(FILE *out, const char *name, const char *reason, const uint8_t *cipher,
+                                  size_t cipher_len, bool last)
+{
+    fprintf(out, "    {\n");
+    fprintf(out, "      \"name\": \"%s\",\n      \"reason\": \"%s\",\n", name, reason);
+    put_hex(out, "dek", deks[multipart_object.dek], CRYPTO_DEK_LEN, false);
+    put_hex(out, "ciphertext", cipher, cipher_len, true);
+    fprintf(out, "    }%s\n", last ? "" : ",");
+}
+
+/*
+ * Rejected variants of the multipart object: its parts swapped, its last
+ * byte dropped, and a single-PUT stream (part number 0) read as multipart.
+ */
+static enum core_err put_invalid_multipart_objects(FILE *out, const uint8_t *cipher, size_t cipher_len,
+                                                   const size_t part_cipher_lens[], const uint8_t *single,
+                                                   size_t single_len)
+{
+    uint8_t *swapped = malloc(cipher_len);
+
+    CORE_ENSURE(swapped != NULL, CORE_NOMEM);
+    memcpy(swapped, cipher + part_cipher_lens[0], part_cipher_lens[1]);
+    memcpy(swapped + part_cipher_lens[1], cipher, part_cipher_lens[0]);
+
+    fprintf(out, "  \"invalid_multipart_objects\": [\n");
+    put_invalid_multipart(out, "parts-swapped", "part 2 is stored before part 1", swapped, cipher_len, false);
+    put_invalid_multipart(out, "last-byte-dropped", "the data ends inside the last chunk", cipher,
+                          cipher_len - 1, false);
+    put_invalid_multipart(out, "single-put-stream", "part number 0 belongs to a single PUT", single,
+                          single_len, true);
+    fprintf(out, "  ],\n");
+    free(swapped);
+    return CORE_OK;
+}
+
+/* Metadata of the multipart object with the marker replaced by a length, or next to one. */
+static enum core_err put_invalid_multipart_envelopes(FILE *out, const struct crypto_envelope_headers *h)
+{
+    struct crypto_envelope_headers changed = *h;
+    const struct envelope_case *c = &multipart_object;
+
+    fprintf(out, "  \"invalid_multipart_envelopes\": [\n    {\n");
+    changed.multipart[0] = '\0';
+    memcpy(changed.length, "0", sizeof("0"));
+    CORE_TRY(put_string(out, "      ", "name", "marker-replaced-by-length", false));
+    put_hex(out, "dek", deks[c->dek], CRYPTO_DEK_LEN, false);
+    CORE_TRY(put_string(out, "      ", "bucket", c->bucket, false));
+    CORE_TRY(put_string(out, "      ", "key", c->key, false));
+    CORE_TRY(put_metadata(out, &changed));
+    fprintf(out, "    },\n    {\n");
+
+    memcpy(changed.multipart, h->multipart, sizeof(changed.multipart));
+    CORE_TRY(put_string(out, "      ", "name", "marker-and-length", false));
+    put_hex(out, "dek", deks[c->dek], CRYPTO_DEK_LEN, false);
+    CORE_TRY(put_string(out, "      ", "bucket", c->bucket, false));
+    CORE_TRY(put_string(out, "      ", "key", c->key, false));
+    CORE_TRY(put_metadata(out, &changed));
+    fprintf(out, "    }\n  ]\n");
+    return CORE_OK;
+}
+
+/* Writes the multipart object, its rejected variants and its rejected envelopes. */
+static enum core_err put_multipart(FILE *out, const uint8_t *single, size_t single_len)
+{
+    enum core_err err = CORE_OK;
+    struct crypto_envelope_headers h;
+    size_t part_cipher_lens[MULTIPART_PART_COUNT] = {0};
+    uint8_t *plain = NULL;
+    uint8_t *cipher = NULL;
+    size_t plain_len = 0;
+    size_t cipher_len = 0;
+
+    err = seal_multipart_object(&plain, &plain_len, &cipher, &cipher_len, part_cipher_lens);
+    if (err != CORE_OK) {
+        goto out;
+    }
+    fprintf(out, "  \"multipart_objects\": [\n    {\n");
+    err = put_multipart_envelope(out, &h);
+    if (err == CORE_OK) {
+        err = put_multipart_parts(out, part_cipher_lens);
+    }
+    if (err != CORE_OK) {
+        goto out;
+    }
+    put_number(out, "plaintext_len", plain_len);
+    put_hex(out, "plaintext", plain, plain_len, false);
+    put_number(out, "ciphertext_len", cipher_len);
+    put_hex(out, "ciphertext", cipher, cipher_len, false);
+    err = put_metadata(out, &h);
+    if (err != CORE_OK) {
+        goto out;
+    }
+    fprintf(out, "    }\n  ],\n");
+
+    err = put_invalid_multipart_objects(out, cipher, cipher_len, part_cipher_lens, single, single_len);
+    if (err == CORE_OK) {
+        err = put_invalid_multipart_envelopes(out, &h);
+    }
+
+out:
+    free(plain);
+    free(cipher);
+    return err;
 }
 
 enum core_err vectors_write(FILE *out)
@@ -375,6 +598,11 @@ enum core_err vectors_write(FILE *out)
         goto out;
     }
     err = put_envelopes(out);
+    if (err != CORE_OK) {
+        goto out;
+    }
+    /* streams[2] is a 100-byte single PUT */
+    err = put_multipart(out, ciphers[2], cipher_lens[2]);
     fprintf(out, "}\n");
 
 out:

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tests of crypto/crypto_envelope.c: metadata round trip, tamper and swap
- * detection, strict parsing and the wrap context.
+ * detection, strict parsing, the multipart marker and the wrap context.
  */
 #include <string.h>
 
@@ -12,7 +12,10 @@
 #include "crypto/crypto_kdf.h"
 #include "test_check.h"
 
-#define FIELD_COUNT 6
+/* the six fields of a single-part envelope, then the multipart marker */
+#define FIELD_COUNT 7
+#define FIELD_LENGTH 4
+#define FIELD_MULTIPART 6
 
 static const uint8_t dek_a[32] = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a,
                                   0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25,
@@ -48,10 +51,13 @@ static void meta_from_headers(struct meta *m, const struct crypto_envelope_heade
     m->values[2] = h->dek;
     m->names[3] = CRYPTO_META_COMMITMENT;
     m->values[3] = h->commitment;
-    m->names[4] = CRYPTO_META_LENGTH;
-    m->values[4] = h->length;
+    m->names[FIELD_LENGTH] = CRYPTO_META_LENGTH;
+    m->values[FIELD_LENGTH] = h->length[0] != '\0' ? h->length : NULL;
     m->names[5] = CRYPTO_META_MAC;
     m->values[5] = h->mac;
+    /* the proxy sends only the one of length and marker that is set */
+    m->names[FIELD_MULTIPART] = CRYPTO_META_MULTIPART;
+    m->values[FIELD_MULTIPART] = h->multipart[0] != '\0' ? h->multipart : NULL;
 }
 
 static void seal_a(struct crypto_envelope_headers *h, struct crypto_envelope *env)
@@ -79,6 +85,8 @@ static void test_envelope_round_trip(void)
     CHECK(strcmp(h.version, "1") == 0);
     CHECK(strcmp(h.kms, "file:k1") == 0);
     CHECK(strcmp(h.length, "123456789") == 0);
+    CHECK(strcmp(h.multipart, "") == 0);
+    CHECK(!env.multipart);
     CHECK(strlen(h.commitment) == 44);
     CHECK(strlen(h.mac) == 24);
     CHECK(strcmp(env.kms, "file:k1") == 0);
@@ -281,8 +289,9 @@ static enum core_err parse_with(size_t field, const char *value)
 
 static void test_envelope_parse_rejects_missing_fields(void)
 {
+    /* the multipart marker is absent from a single-part envelope anyway */
     for (size_t i = 0; i < FIELD_COUNT; i++) {
-        CHECK(parse_with(i, NULL) == CORE_CRYPTO);
+        CHECK(parse_with(i, NULL) == (i == FIELD_MULTIPART ? CORE_OK : CORE_CRYPTO));
     }
 }
 
@@ -380,7 +389,8 @@ static void test_envelope_is_present(void)
 static void test_envelope_names_share_prefix(void)
 {
     static const char *names[] = {CRYPTO_META_VERSION,    CRYPTO_META_KMS,    CRYPTO_META_DEK,
-                                  CRYPTO_META_COMMITMENT, CRYPTO_META_LENGTH, CRYPTO_META_MAC};
+                                  CRYPTO_META_COMMITMENT, CRYPTO_META_LENGTH, CRYPTO_META_MAC,
+                                  CRYPTO_META_MULTIPART};
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         CHECK(strncmp(names[i], CRYPTO_META_PREFIX, strlen(CRYPTO_META_PREFIX)) == 0);
@@ -479,6 +489,182 @@ static void test_mac_input_layout(void)
     CHECK(crypto_envelope_mac_input(&env, "b", 1, "k2", 2, out, e - 1, &n) == CORE_TOO_LARGE);
 }
 
+/* Seals and parses the multipart envelope of object A. */
+static void seal_multipart_a(struct crypto_envelope_headers *h, struct crypto_envelope *env)
+{
+    struct meta m;
+
+    CHECK(crypto_envelope_seal_multipart(dek_a, "file:k1", wrapped_a, sizeof(wrapped_a), "bucket-a", 8,
+                                         "dir/object.bin", 14, h) == CORE_OK);
+    meta_from_headers(&m, h);
+    CHECK(crypto_envelope_parse(meta_lookup, &m, env) == CORE_OK);
+}
+
+static void test_envelope_multipart_round_trip(void)
+{
+    struct crypto_envelope_headers h;
+    struct crypto_envelope_headers single;
+    struct crypto_envelope env;
+    uint8_t commitment[32];
+
+    seal_multipart_a(&h, &env);
+    CHECK(strcmp(h.version, "1") == 0);
+    CHECK(strcmp(h.kms, "file:k1") == 0);
+    CHECK(strcmp(h.length, "") == 0);
+    CHECK(strcmp(h.multipart, "1") == 0);
+    CHECK(strlen(h.commitment) == 44);
+    CHECK(strlen(h.mac) == 24);
+    CHECK(env.multipart);
+    CHECK(env.plain_len == 0);
+    CHECK(strcmp(env.kms, "file:k1") == 0);
+    CHECK(env.wrapped_len == sizeof(wrapped_a));
+    CHECK(memcmp(env.wrapped, wrapped_a, sizeof(wrapped_a)) == 0);
+    CHECK(crypto_kdf_commitment(dek_a, commitment) == CORE_OK);
+    CHECK(memcmp(env.commitment, commitment, 32) == 0);
+    CHECK(verify_a(&env) == CORE_OK);
+
+    /* the same object as an empty single PUT has the same commitment but another MAC */
+    CHECK(crypto_envelope_seal(dek_a, "file:k1", wrapped_a, sizeof(wrapped_a), 0, "bucket-a", 8,
+                               "dir/object.bin", 14, &single) == CORE_OK);
+    CHECK(strcmp(single.commitment, h.commitment) == 0);
+    CHECK(strcmp(single.mac, h.mac) != 0);
+}
+
+static void test_envelope_multipart_rejects_every_bit_flip(void)
+{
+    struct crypto_envelope_headers h;
+    struct crypto_envelope env;
+
+    seal_multipart_a(&h, &env);
+    CHECK(count_accepted_flips(&env, (uint8_t *)env.kms, strlen(env.kms)) == 0);
+    CHECK(count_accepted_flips(&env, env.wrapped, env.wrapped_len) == 0);
+    CHECK(count_accepted_flips(&env, env.commitment, sizeof(env.commitment)) == 0);
+    CHECK(count_accepted_flips(&env, env.mac, sizeof(env.mac)) == 0);
+    CHECK(count_accepted_flips(&env, (uint8_t *)&env.plain_len, sizeof(env.plain_len)) == 0);
+    CHECK(verify_a(&env) == CORE_OK);
+
+    env.multipart = false;
+    CHECK(verify_a(&env) == CORE_CRYPTO);
+    env.multipart = true;
+    CHECK(verify_a(&env) == CORE_OK);
+}
+
+/* Replaces the marker by a length, or the length by the marker, in otherwise unchanged metadata. */
+static void test_envelope_rejects_marker_swapped_for_length(void)
+{
+    static const char *lengths[] = {"0", "1", "2", "28016", "123456789"};
+    struct crypto_envelope_headers h;
+    struct crypto_envelope env;
+    struct meta m;
+
+    seal_multipart_a(&h, &env);
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        meta_from_headers(&m, &h);
+        m.values[FIELD_MULTIPART] = NULL;
+        m.values[FIELD_LENGTH] = lengths[i];
+        CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_OK);
+        CHECK(!env.multipart);
+        CHECK(verify_a(&env) == CORE_CRYPTO);
+    }
+
+    seal_a(&h, &env);
+    meta_from_headers(&m, &h);
+    m.values[FIELD_LENGTH] = NULL;
+    m.values[FIELD_MULTIPART] = "1";
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_OK);
+    CHECK(env.multipart);
+    CHECK(verify_a(&env) == CORE_CRYPTO);
+
+    /* the same swap on a parsed envelope of an empty object, whose length field is all zero */
+    CHECK(crypto_envelope_seal(dek_a, "file:k1", wrapped_a, sizeof(wrapped_a), 0, "bucket-a", 8,
+                               "dir/object.bin", 14, &h) == CORE_OK);
+    meta_from_headers(&m, &h);
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_OK);
+    CHECK(verify_a(&env) == CORE_OK);
+    env.multipart = true;
+    CHECK(verify_a(&env) == CORE_CRYPTO);
+}
+
+static void test_envelope_parse_rejects_both_or_neither(void)
+{
+    static const char *markers[] = {"", "0", "2", "01", "1 ", " 1", "true", "11"};
+    struct crypto_envelope_headers single;
+    struct crypto_envelope_headers multipart;
+    struct crypto_envelope env;
+    struct meta m;
+
+    CHECK(crypto_envelope_seal(dek_a, "file:k1", wrapped_a, sizeof(wrapped_a), 10, "bucket-a", 8,
+                               "dir/object.bin", 14, &single) == CORE_OK);
+    CHECK(crypto_envelope_seal_multipart(dek_a, "file:k1", wrapped_a, sizeof(wrapped_a), "bucket-a", 8,
+                                         "dir/object.bin", 14, &multipart) == CORE_OK);
+
+    meta_from_headers(&m, &single);
+    m.values[FIELD_MULTIPART] = "1";
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_CRYPTO);
+    m.values[FIELD_MULTIPART] = "";
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_CRYPTO);
+
+    meta_from_headers(&m, &multipart);
+    m.values[FIELD_LENGTH] = "10";
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_CRYPTO);
+    m.values[FIELD_LENGTH] = "";
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_CRYPTO);
+    m.values[FIELD_LENGTH] = NULL;
+    m.values[FIELD_MULTIPART] = NULL;
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_CRYPTO);
+
+    for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
+        m.values[FIELD_MULTIPART] = markers[i];
+        if (crypto_envelope_parse(meta_lookup, &m, &env) != CORE_CRYPTO) {
+            fprintf(stderr, "multipart marker \"%s\" was accepted\n", markers[i]);
+            CHECK(!"marker rejected");
+        }
+    }
+    m.values[FIELD_MULTIPART] = "1";
+    CHECK(crypto_envelope_parse(meta_lookup, &m, &env) == CORE_OK);
+}
+
+static void test_envelope_seal_multipart_rejects_invalid_input(void)
+{
+    struct crypto_envelope_headers h;
+
+    CHECK(crypto_envelope_seal_multipart(dek_a, "", wrapped_a, 4, "b", 1, "k", 1, &h) == CORE_INTERNAL);
+    CHECK(crypto_envelope_seal_multipart(dek_a, "file\n", wrapped_a, 4, "b", 1, "k", 1, &h) == CORE_INTERNAL);
+    CHECK(crypto_envelope_seal_multipart(dek_a, "file:k1", wrapped_a, 0, "b", 1, "k", 1, &h) ==
+          CORE_INTERNAL);
+    CHECK(crypto_envelope_seal_multipart(dek_a, "file:k1", wrapped_a, CRYPTO_WRAPPED_MAX + 1, "b", 1, "k", 1,
+                                         &h) == CORE_INTERNAL);
+}
+
+static void test_mac_input_layout_multipart(void)
+{
+    static const uint8_t tail[] = {0, 0, 0, 2, 'm', 'p', 0, 0, 0, 1, 'b', 0, 0, 0, 2, 'k', '2'};
+    struct crypto_envelope env;
+    uint8_t single[256];
+    uint8_t out[256];
+    size_t single_len = 0;
+    size_t n = 0;
+
+    memset(&env, 0, sizeof(env));
+    memcpy(env.kms, "f:1", 4);
+    env.wrapped[0] = 0xaa;
+    env.wrapped_len = 1;
+    memset(env.commitment, 0xcc, sizeof(env.commitment));
+    CHECK(crypto_envelope_mac_input(&env, "b", 1, "k2", 2, single, sizeof(single), &single_len) == CORE_OK);
+
+    /* everything before the length field is shared, and LP("mp") replaces LP(BE64(0)) */
+    env.multipart = true;
+    CHECK(crypto_envelope_mac_input(&env, "b", 1, "k2", 2, out, sizeof(out), &n) == CORE_OK);
+    CHECK(n == single_len - 6);
+    CHECK(memcmp(out, single, n - sizeof(tail)) == 0);
+    CHECK(memcmp(out + n - sizeof(tail), tail, sizeof(tail)) == 0);
+    CHECK(crypto_envelope_mac_input(&env, "b", 1, "k2", 2, out, n - 1, &n) == CORE_TOO_LARGE);
+
+    env.plain_len = 1;
+    CHECK(crypto_envelope_mac_input(&env, "b", 1, "k2", 2, out, sizeof(out), &n) == CORE_INTERNAL);
+    CHECK(verify_a(&env) == CORE_CRYPTO);
+}
+
 int main(void)
 {
     RUN(test_envelope_round_trip);
@@ -498,5 +684,11 @@ int main(void)
     RUN(test_wrap_context_layout);
     RUN(test_wrap_context_separates_names);
     RUN(test_mac_input_layout);
+    RUN(test_envelope_multipart_round_trip);
+    RUN(test_envelope_multipart_rejects_every_bit_flip);
+    RUN(test_envelope_rejects_marker_swapped_for_length);
+    RUN(test_envelope_parse_rejects_both_or_neither);
+    RUN(test_envelope_seal_multipart_rejects_invalid_input);
+    RUN(test_mac_input_layout_multipart);
     return TEST_RESULT();
 }

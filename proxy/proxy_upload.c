@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Multipart uploads on the backend. Every object s3seal stores is a backend
+ * multipart upload: a client's PutObject becomes CreateMultipartUpload, one
+ * UploadPart with the sealed body, and CompleteMultipartUpload, so every
+ * stored object has an ETag of the "<md5>-<parts>" form that no client takes
+ * for the MD5 of the content. A client's own multipart upload keeps its
+ * shape; the upload id s3seal hands out carries the wrapped data key next
+ * to the backend's id, so any s3seal instance can seal its parts.
+ */
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_log.h"
+#include "crypto/crypto_envelope.h"
+#include "proxy/proxy.h"
+#include "s3/s3_list.h"
+
+#define COLLECT_MAX (2 * 1024 * 1024)
+
+static bool query_of(const struct proxy_request *req, const char **query, size_t *len)
+{
+    const char *question = memchr(req->s3.target, '?', req->s3.target_len);
+
+    if (question == NULL) {
+        return false;
+    }
+    *query = question + 1;
+    *len = req->s3.target_len - (size_t)(question + 1 - req->s3.target);
+    return true;
+}
+
+/* Reads the client's uploadId and splits it into the backend id and the wrapped data key. */
+static enum core_err decode_upload_id(struct proxy_request *req, enum s3_error_code *error)
+{
+    const char *query = NULL;
+    size_t len = 0;
+    char id[S3_UPLOAD_ID_MAX];
+
+    if (!query_of(req, &query, &len) || !s3_query_get(query, len, "uploadId", id, sizeof(id)) ||
+        s3_upload_id_decode(id, strlen(id), req->backend_upload_id, sizeof(req->backend_upload_id),
+                            req->upload_kms_id, sizeof(req->upload_kms_id), req->upload_wrapped,
+                            sizeof(req->upload_wrapped), &req->upload_wrapped_len) != CORE_OK) {
+        *error = S3_ERR_NO_SUCH_UPLOAD;
+        return CORE_CLIENT;
+    }
+    return CORE_OK;
+}
+
+enum core_err proxy_upload_prepare_id(struct proxy_request *req, enum s3_error_code *error)
+{
+    const char *query = NULL;
+    size_t len = 0;
+
+    switch (req->target.op) {
+    case S3_OP_ABORT_MULTIPART_UPLOAD:
+        /* ListMultipartUploads shows backend ids; aborting needs no key, so accept those too */
+        if (decode_upload_id(req, error) != CORE_OK &&
+            (!query_of(req, &query, &len) ||
+             !s3_query_get(query, len, "uploadId", req->backend_upload_id, sizeof(req->backend_upload_id)))) {
+            return CORE_CLIENT;
+        }
+        *error = S3_ERR_NONE;
+        return CORE_OK;
+    case S3_OP_COMPLETE_MULTIPART_UPLOAD:
+    case S3_OP_LIST_PARTS:
+        return decode_upload_id(req, error);
+    default:
+        return CORE_OK;
+    }
+}
+
+static enum core_err wrap_context(const struct proxy_request *req, uint8_t *out, size_t cap, size_t *len)
+{
+    return crypto_wrap_context(req->target.bucket, strlen(req->target.bucket), req->target.key, req->target.key_len,
+                               out, cap, len);
+}
+
+enum core_err proxy_upload_prepare_create(struct proxy_request *req, enum s3_error_code *error)
+{
+    uint8_t dek[CRYPTO_DEK_LEN];
+    uint8_t context[2200];
+    size_t context_len = 0;
+    enum core_err err;
+
+    req->multipart_envelope = calloc(1, sizeof(*req->multipart_envelope));
+    if (req->multipart_envelope == NULL) {
+        return CORE_NOMEM;
+    }
+    err = crypto_random(dek, sizeof(dek));
+    if (err == CORE_OK) {
+        err = wrap_context(req, context, sizeof(context), &context_len);
+    }
+    if (err == CORE_OK) {
+        err = kms_wrap(req->conn->worker->kms, dek, context, context_len, req->upload_wrapped,
+                       sizeof(req->upload_wrapped), &req->upload_wrapped_len, req->upload_kms_id,
+                       sizeof(req->upload_kms_id));
+        if (err != CORE_OK) {
+            core_log(CORE_LOG_ERROR, "proxy", "cannot wrap the data key: %s r=%s", core_err_str(err), req->id);
+            *error = S3_ERR_KMS;
+        }
+    }
+    if (err == CORE_OK) {
+        err = crypto_envelope_seal_multipart(dek, req->upload_kms_id, req->upload_wrapped, req->upload_wrapped_len,
+                                             req->target.bucket, strlen(req->target.bucket), req->target.key,
+                                             req->target.key_len, req->multipart_envelope);
+    }
+    OPENSSL_cleanse(dek, sizeof(dek));
+    return err;
+}
+
+/* Unwraps the upload's data key and starts sealing the part the client sends. */
+enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error_code *error)
+{
+    uint8_t dek[KMS_DEK_LEN];
+    uint8_t stream_id[CRYPTO_STREAM_ID_LEN];
+    uint8_t context[2200];
+    size_t context_len = 0;
+    const char *query = NULL;
+    size_t len = 0;
+    char number[8];
+    char *end = NULL;
+    unsigned long part;
+    enum core_err err;
+
+    CORE_TRY(decode_upload_id(req, error));
+    if (!query_of(req, &query, &len) || !s3_query_get(query, len, "partNumber", number, sizeof(number))) {
+        *error = S3_ERR_INVALID_ARGUMENT;
+        return CORE_CLIENT;
+    }
+    part = strtoul(number, &end, 10);
+    if (*end != '\0' || number[0] == '\0' || part < 1 || part > CRYPTO_PART_NUMBER_MAX) {
+        *error = S3_ERR_INVALID_ARGUMENT;
+        return CORE_CLIENT;
+    }
+    req->part_number = (uint32_t)part;
+
+    CORE_TRY(wrap_context(req, context, sizeof(context), &context_len));
+    err = kms_unwrap(req->conn->worker->kms, req->upload_kms_id, req->upload_wrapped, req->upload_wrapped_len,
+                     context, context_len, dek);
+    if (err != CORE_OK) {
+        /* an upload id made for another object, or altered, does not unwrap */
+        *error = err == CORE_CRYPTO ? S3_ERR_NO_SUCH_UPLOAD : S3_ERR_KMS;
+        OPENSSL_cleanse(dek, sizeof(dek));
+        return err == CORE_CRYPTO ? CORE_CLIENT : err;
+    }
+    err = crypto_random(stream_id, sizeof(stream_id));
+    if (err == CORE_OK) {
+        err = crypto_stream_seal_init(&req->seal, dek, req->part_number, stream_id, req->plain_expected);
+    }
+    OPENSSL_cleanse(dek, sizeof(dek));
+    return err;
+}
+
+static enum core_err build_complete_body(struct proxy_request *req)
+{
+    const uint32_t numbers[1] = {1};
+    const char *etags[1] = {req->part_etag};
+    char *xml = NULL;
+    size_t len = 0;
+
+    CORE_TRY(s3_multipart_build_complete(numbers, etags, 1, &xml, &len));
+    if (req->step_body == NULL) {
+        req->step_body = evbuffer_new();
+    }
+    if (req->step_body == NULL || evbuffer_add(req->step_body, xml, len) != 0) {
+        free(xml);
+        return CORE_NOMEM;
+    }
+    free(xml);
+    return CORE_OK;
+}
+
+/* Starts the backend request that follows the one that just ended. */
+void proxy_upload_next(struct proxy_request *req)
+{
+    enum proxy_step step = req->next_step;
+
+    if (step == PROXY_STEP_COMPLETE && build_complete_body(req) != CORE_OK) {
+        proxy_conn_send_error(req, S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        return;
+    }
+    req->step = step;
+    req->next_step = PROXY_STEP_DIRECT;
+    req->retry_pending = false;
+    req->response_mode = PROXY_RESPONSE_PASS;
+    if (req->collect != NULL) {
+        evbuffer_drain(req->collect, evbuffer_get_length(req->collect));
+    }
+    if (proxy_forward_start(req) != CORE_OK) {
+        proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "cannot reach the backend", NULL, 0);
+        return;
+    }
+    if (step == PROXY_STEP_PART) {
+        req->body_blocked = false;
+        proxy_forward_send_held(req);
+        proxy_conn_resume_reading(req->conn);
+    }
+}
+
+bool proxy_upload_abort_instead(struct proxy_request *req)
+{
+    if (req->target.op != S3_OP_PUT_OBJECT || req->step == PROXY_STEP_DIRECT) {
+        return false;
+    }
+    req->step = PROXY_STEP_ABORT;
+    req->next_step = PROXY_STEP_DIRECT;
+    req->retry_pending = false;
+    req->response_mode = PROXY_RESPONSE_PASS;
+    if (proxy_forward_start(req) != CORE_OK) {
+        core_log(CORE_LOG_ERROR, "proxy", "cannot abort backend upload %s r=%s; a lifecycle rule removes it",
+                 req->backend_upload_id, req->id);
+        return false;
+    }
+    return true;
+}
+
+static enum core_err collect(struct proxy_request *req)
+{
+    if (req->collect == NULL) {
+        req->collect = evbuffer_new();
+    }
+    req->response_mode = PROXY_RESPONSE_COLLECT;
+    return req->collect != NULL ? CORE_OK : CORE_NOMEM;
+}
+
+/*
+ * Keeps a failed backend answer for the client while the upload is aborted,
+ * or until its body arrived when there is no upload yet.
+ */
+static enum core_err defer(struct proxy_request *req, struct proxy_upstream *up)
+{
+    const struct s3_header *length = proxy_head_find(&up->head, "content-length");
+
+    req->deferred = evbuffer_new();
+    if (req->deferred == NULL) {
+        return CORE_NOMEM;
+    }
+    if (length == NULL) {
+        /* without a length the body can only end with the connection */
+        req->keep_alive = false;
+    }
+    proxy_response_write_head(req->deferred, req, up, true, NULL);
+    if (length != NULL) {
+        evbuffer_add_printf(req->deferred, "Content-Length: %.*s\r\n", (int)length->value_len, length->value);
+    }
+    evbuffer_add_printf(req->deferred, "\r\n");
+    req->response_mode = PROXY_RESPONSE_DEFER;
+    if (req->backend_upload_id[0] != '\0') {
+        req->next_step = PROXY_STEP_ABORT;
+        req->retry_pending = true;
+    }
+    return CORE_OK;
+}
+
+enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy_upstream *up, bool *handled)
+{
+    bool ok = req->status == 200;
+    const struct s3_header *etag;
+
+    *handled = true;
+    switch (req->step) {
+    case PROXY_STEP_CREATE:
+    case PROXY_STEP_COMPLETE:
+        return ok ? collect(req) : defer(req, up);
+    case PROXY_STEP_PART:
+        etag = proxy_head_find(&up->head, "etag");
+        if (!ok || etag == NULL || etag->value_len >= sizeof(req->part_etag)) {
+            return defer(req, up);
+        }
+        memcpy(req->part_etag, etag->value, etag->value_len);
+        req->part_etag[etag->value_len] = '\0';
+        req->response_mode = PROXY_RESPONSE_DISCARD;
+        req->next_step = PROXY_STEP_COMPLETE;
+        req->retry_pending = true;
+        return CORE_OK;
+    case PROXY_STEP_ABORT:
+        req->response_mode = PROXY_RESPONSE_DISCARD;
+        return CORE_OK;
+    default:
+        break;
+    }
+
+    /* a client's own multipart operations whose answers carry upload ids or sizes */
+    if (ok && (req->target.op == S3_OP_CREATE_MULTIPART_UPLOAD || req->target.op == S3_OP_COMPLETE_MULTIPART_UPLOAD ||
+               req->target.op == S3_OP_LIST_PARTS)) {
+        return collect(req);
+    }
+    *handled = false;
+    return CORE_OK;
+}
+
+static const char *collected(struct proxy_request *req, size_t *len)
+{
+    *len = evbuffer_get_length(req->collect);
+    return (const char *)evbuffer_pullup(req->collect, -1);
+}
+
+static enum core_err finish_create(struct proxy_request *req)
+{
+    size_t len = 0;
+    const char *xml = collected(req, &len);
+
+    if (xml == NULL || s3_multipart_parse_initiate(xml, len, req->backend_upload_id,
+                                                   sizeof(req->backend_upload_id)) != CORE_OK) {
+        core_log(CORE_LOG_ERROR, "proxy", "backend answered CreateMultipartUpload without an upload id r=%s",
+                 req->id);
+        return CORE_UPSTREAM;
+    }
+    req->next_step = PROXY_STEP_PART;
+    req->retry_pending = true;
+    return CORE_OK;
+}
+
+/* Answers the client's PutObject once the backend completed s3seal's upload. */
+static enum core_err finish_complete(struct proxy_request *req)
+{
+    struct evbuffer *out = proxy_conn_output(req->conn);
+    const char *etags[1] = {req->part_etag};
+    char etag[80];
+    char code[64];
+    size_t len = 0;
+    const char *xml = collected(req, &len);
+
+    /* S3 API, CompleteMultipartUpload: a 200 response can still carry an error */
+    if (xml != NULL && s3_multipart_parse_error_code(xml, len, code, sizeof(code)) == CORE_OK) {
+        core_log(CORE_LOG_ERROR, "proxy", "backend failed to complete upload %s: %s r=%s", req->backend_upload_id,
+                 code, req->id);
+        return CORE_UPSTREAM;
+    }
+    CORE_TRY(s3_multipart_etag(etags, 1, etag, sizeof(etag)));
+
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nETag: %s\r\nx-amz-request-id: %s\r\n", etag, req->id);
+    if (req->checksum_value[0] != '\0') {
+        evbuffer_add_printf(out, "%s: %s\r\n", req->checksum_header, req->checksum_value);
+    }
+    proxy_add_date_header(out);
+    evbuffer_add_printf(out, "Content-Length: 0\r\nConnection: %s\r\n\r\n", req->keep_alive ? "keep-alive" : "close");
+    req->response_started = true;
+    return CORE_OK;
+}
+
+static enum core_err send_collected(struct proxy_request *req, const char *body, size_t len)
+{
+    struct evbuffer *out = proxy_conn_output(req->conn);
+
+    proxy_response_write_head(out, req, req->up, false, NULL);
+    evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", len);
+    evbuffer_add(out, body, len);
+    req->response_started = true;
+    return CORE_OK;
+}
+
+static bool map_size(void *arg, uint64_t stored, uint64_t *plain)
+{
+    (void)arg;
+    return crypto_size_decrypted(stored, plain);
+}
+
+/* ListParts: plaintext part sizes, and the upload id the client knows. */
+static enum core_err rewrite_list_parts(struct proxy_request *req, const char *xml, size_t len, char **out,
+                                        size_t *out_len)
+{
+    char id[S3_UPLOAD_ID_MAX];
+    char *sized = NULL;
+    size_t sized_len = 0;
+    enum core_err err;
+
+    CORE_TRY(s3_upload_id_encode(req->backend_upload_id, req->upload_kms_id, req->upload_wrapped,
+                                 req->upload_wrapped_len, id, sizeof(id)));
+    CORE_TRY(s3_list_rewrite_sizes(xml, len, map_size, NULL, &sized, &sized_len));
+    err = s3_multipart_replace_upload_id(sized, sized_len, id, out, out_len);
+    free(sized);
+    return err;
+}
+
+static enum core_err complete_etag(const struct proxy_request *req, char *out, size_t cap)
+{
+    const char **etags = calloc(req->complete_parts.count, sizeof(*etags));
+    enum core_err err;
+
+    if (etags == NULL) {
+        return CORE_NOMEM;
+    }
+    for (size_t i = 0; i < req->complete_parts.count; i++) {
+        etags[i] = req->complete_parts.etags[i];
+    }
+    err = s3_multipart_etag(etags, req->complete_parts.count, out, cap);
+    free(etags);
+    return err;
+}
+
+/* Rewrites the answer to a client's own multipart operation. */
+static enum core_err finish_client_operation(struct proxy_request *req)
+{
+    char id[S3_UPLOAD_ID_MAX];
+    char etag[80];
+    char *rewritten = NULL;
+    size_t rewritten_len = 0;
+    size_t len = 0;
+    const char *xml = collected(req, &len);
+    enum core_err err = CORE_UPSTREAM;
+
+    if (xml == NULL) {
+        return CORE_UPSTREAM;
+    }
+    switch (req->target.op) {
+    case S3_OP_CREATE_MULTIPART_UPLOAD:
+        CORE_TRY(s3_multipart_parse_initiate(xml, len, req->backend_upload_id, sizeof(req->backend_upload_id)));
+        CORE_TRY(s3_upload_id_encode(req->backend_upload_id, req->upload_kms_id, req->upload_wrapped,
+                                     req->upload_wrapped_len, id, sizeof(id)));
+        err = s3_multipart_replace_upload_id(xml, len, id, &rewritten, &rewritten_len);
+        break;
+    case S3_OP_COMPLETE_MULTIPART_UPLOAD:
+        /* Ceph RGW 16.2 leaves the ETag empty here; it is the standard multipart ETag of the parts */
+        CORE_TRY(complete_etag(req, etag, sizeof(etag)));
+        err = s3_multipart_fill_complete_etag(xml, len, etag, &rewritten, &rewritten_len);
+        break;
+    case S3_OP_LIST_PARTS:
+        err = rewrite_list_parts(req, xml, len, &rewritten, &rewritten_len);
+        break;
+    default:
+        break;
+    }
+    if (err == CORE_OK) {
+        err = send_collected(req, rewritten, rewritten_len);
+    }
+    free(rewritten);
+    return err;
+}
+
+enum core_err proxy_upload_response_finish(struct proxy_request *req)
+{
+    if (req->response_mode == PROXY_RESPONSE_DEFER) {
+        if (req->backend_upload_id[0] == '\0') {
+            evbuffer_add_buffer(proxy_conn_output(req->conn), req->deferred);
+            req->response_started = true;
+        }
+        return CORE_OK;
+    }
+    switch (req->step) {
+    case PROXY_STEP_CREATE:
+        return finish_create(req);
+    case PROXY_STEP_PART:
+        return CORE_OK;
+    case PROXY_STEP_COMPLETE:
+        return finish_complete(req);
+    case PROXY_STEP_ABORT:
+        if (req->deferred != NULL) {
+            evbuffer_add_buffer(proxy_conn_output(req->conn), req->deferred);
+            req->response_started = true;
+        }
+        return CORE_OK;
+    default:
+        return finish_client_operation(req);
+    }
+}
+
+enum core_err proxy_upload_collect(struct proxy_request *req, const uint8_t *data, size_t len)
+{
+    struct evbuffer *target = req->response_mode == PROXY_RESPONSE_DEFER ? req->deferred : req->collect;
+
+    if (evbuffer_get_length(target) + len > COLLECT_MAX) {
+        return CORE_TOO_LARGE;
+    }
+    return evbuffer_add(target, data, len) == 0 ? CORE_OK : CORE_NOMEM;
+}
+
+void proxy_upload_cleanup(struct proxy_request *req)
+{
+    free(req->multipart_envelope);
+    req->multipart_envelope = NULL;
+    if (req->collect != NULL) {
+        evbuffer_free(req->collect);
+        req->collect = NULL;
+    }
+    if (req->deferred != NULL) {
+        evbuffer_free(req->deferred);
+        req->deferred = NULL;
+    }
+    if (req->step_body != NULL) {
+        evbuffer_free(req->step_body);
+        req->step_body = NULL;
+    }
+    s3_complete_parts_cleanup(&req->complete_parts);
+}
