@@ -109,6 +109,7 @@ enum proxy_step {
     PROXY_STEP_PART,       /* UploadPart 1 with the sealed body */
     PROXY_STEP_COMPLETE,   /* CompleteMultipartUpload */
     PROXY_STEP_ABORT,      /* AbortMultipartUpload, then the deferred response */
+    PROXY_STEP_CHECK_PARTS, /* ListParts before a client's CompleteMultipartUpload */
 };
 
 /* How a GetObject with a Range header is fetched from the backend. */
@@ -170,6 +171,9 @@ struct proxy_request {
     struct evbuffer *deferred;      /* owned; response for the client, sent after ABORT */
     struct evbuffer *step_body;     /* owned; body of a request s3seal makes itself */
     bool body_blocked;              /* client body waits until the backend request for it is open */
+    bool part_waiting;              /* the empty part waits for the client's body to verify */
+    enum s3_error_code pending_error; /* answer found inside a parser callback, sent after it returns */
+    char pending_message[160];
     char upload_kms_id[KMS_KEY_ID_MAX];       /* KMS id of the upload's wrapped data key */
     uint8_t upload_wrapped[KMS_WRAPPED_MAX];  /* the upload's wrapped data key; not secret */
     size_t upload_wrapped_len;

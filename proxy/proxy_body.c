@@ -453,6 +453,10 @@ enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *e
         if (req->up != NULL && (req->step == PROXY_STEP_DIRECT || req->step == PROXY_STEP_PART)) {
             proxy_forward_send_held(req);
         }
+        if (req->part_waiting) {
+            req->part_waiting = false;
+            proxy_upload_next(req);
+        }
         return CORE_OK;
     }
 
@@ -460,6 +464,13 @@ enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *e
     if (req->body_mode == PROXY_BODY_BUFFER) {
         if (req->target.op == S3_OP_COMPLETE_MULTIPART_UPLOAD) {
             CORE_TRY(rewrite_complete(req, error));
+            /* the part sizes are checked first; the body waits in small_body */
+            req->step = PROXY_STEP_CHECK_PARTS;
+            if (proxy_forward_start(req) != CORE_OK) {
+                *error = S3_ERR_SERVICE_UNAVAILABLE;
+                return CORE_UPSTREAM;
+            }
+            return CORE_OK;
         }
         if (proxy_forward_start(req) != CORE_OK) {
             *error = S3_ERR_SERVICE_UNAVAILABLE;

@@ -389,6 +389,21 @@ static bool classify(struct proxy_request *req)
     return true;
 }
 
+/*
+ * Refuses a browser form upload before authentication: its signature is in
+ * the form, not the headers, and s3seal does not encrypt form uploads yet.
+ */
+static bool reject_form_upload(struct proxy_request *req)
+{
+    if (req->target.op != S3_OP_POST_OBJECT) {
+        return true;
+    }
+    /* TODO: POST Object (browser form upload) is refused; encrypting it needs a form parser. */
+    proxy_conn_send_error(req, S3_ERR_NOT_IMPLEMENTED, "s3seal does not support browser form uploads (POST Object)",
+                          NULL, 0);
+    return false;
+}
+
 /* Handles a complete request head; returns after the request is answered or forwarded. */
 static void request_begin(struct proxy_conn *c)
 {
@@ -409,7 +424,8 @@ static void request_begin(struct proxy_conn *c)
     expect = proxy_head_find(&req->head, "expect");
     req->expect_continue = expect != NULL && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
 
-    if (!parse_content_length(req) || !classify(req) || !authenticate(req) || !check_operation(req)) {
+    if (!parse_content_length(req) || !classify(req) || !reject_form_upload(req) || !authenticate(req) ||
+        !check_operation(req)) {
         return;
     }
 

@@ -109,6 +109,7 @@ static uint64_t upstream_body_length(const struct proxy_request *req)
     switch (req->step) {
     case PROXY_STEP_CREATE:
     case PROXY_STEP_ABORT:
+    case PROXY_STEP_CHECK_PARTS:
         return 0;
     case PROXY_STEP_PART:
         return crypto_size_encrypted(req->plain_expected);
@@ -223,6 +224,9 @@ static enum core_err step_query(const struct proxy_request *req, char *out, size
     case PROXY_STEP_CREATE:
         n = snprintf(out, cap, "uploads");
         break;
+    case PROXY_STEP_CHECK_PARTS:
+        n = snprintf(out, cap, "max-parts=1000&uploadId=%s", id);
+        break;
     case PROXY_STEP_PART:
         n = snprintf(out, cap, "partNumber=1&uploadId=%s", id);
         break;
@@ -247,6 +251,8 @@ static const char *step_method(const struct proxy_request *req)
         return "PUT";
     case PROXY_STEP_ABORT:
         return "DELETE";
+    case PROXY_STEP_CHECK_PARTS:
+        return "GET";
     default:
         return req->upstream_method;
     }
@@ -381,7 +387,7 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
  */
 void proxy_forward_retry(struct proxy_request *req)
 {
-    if (req->next_step != PROXY_STEP_DIRECT) {
+    if (req->step != PROXY_STEP_DIRECT || req->next_step != PROXY_STEP_DIRECT) {
         proxy_upload_next(req);
         return;
     }

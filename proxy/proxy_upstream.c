@@ -181,6 +181,11 @@ static void complete_response(struct proxy_upstream *up)
                     evbuffer_get_length(bufferevent_get_input(up->bev)) == 0;
 
     proxy_upstream_release(up, reusable);
+    if (req->pending_error != S3_ERR_NONE) {
+        proxy_conn_send_error(req, req->pending_error, req->pending_message[0] ? req->pending_message : NULL, NULL,
+                              0);
+        return;
+    }
     if (req->retry_pending) {
         proxy_forward_retry(req);
         return;

@@ -928,3 +928,74 @@ enum core_err s3_query_replace(const char *query, size_t len, const char *name, 
     *out_len = out_pos;
     return CORE_OK;
 }
+
+static enum core_err read_listed_part(xmlNode *part, struct s3_listed_part *out)
+{
+    xmlNode *number = find_child(part, "PartNumber");
+    xmlNode *size = find_child(part, "Size");
+    char text[32];
+    char *end = NULL;
+
+    if (number == NULL || size == NULL || read_part_number(number, &out->number) != CORE_OK ||
+        copy_text(size, text, sizeof(text), CORE_UPSTREAM) != CORE_OK) {
+        return CORE_UPSTREAM;
+    }
+    out->size = strtoull(text, &end, 10);
+    return *end == '\0' && text[0] >= '0' && text[0] <= '9' ? CORE_OK : CORE_UPSTREAM;
+}
+
+static enum core_err read_listed_parts(xmlNode *root, struct s3_listed_part **parts, size_t *count)
+{
+    size_t n = 0;
+    size_t i = 0;
+
+    for (xmlNode *child = root->children; child != NULL; child = child->next) {
+        n += is_element(child, "Part") ? 1 : 0;
+    }
+    CORE_ENSURE(n <= S3_MULTIPART_MAX_PARTS, CORE_UPSTREAM);
+    *parts = calloc(n > 0 ? n : 1, sizeof(**parts));
+    CORE_ENSURE(*parts != NULL, CORE_NOMEM);
+    for (xmlNode *child = root->children; child != NULL; child = child->next) {
+        if (is_element(child, "Part")) {
+            CORE_TRY(read_listed_part(child, &(*parts)[i++]));
+        }
+    }
+    *count = n;
+    return CORE_OK;
+}
+
+enum core_err s3_multipart_parse_list_parts(const char *xml, size_t len, struct s3_listed_part **parts,
+                                            size_t *count, bool *truncated)
+{
+    xmlDoc *doc;
+    xmlNode *root;
+    xmlNode *flag;
+    enum core_err err;
+
+    *parts = NULL;
+    *count = 0;
+    CORE_ENSURE(len <= S3_MULTIPART_XML_MAX, CORE_TOO_LARGE);
+    doc = parse_body(xml, len, true);
+    CORE_ENSURE(doc != NULL, CORE_UPSTREAM);
+    root = xmlDocGetRootElement(doc);
+    if (!is_element(root, "ListPartsResult")) {
+        xmlFreeDoc(doc);
+        return CORE_UPSTREAM;
+    }
+    flag = find_child(root, "IsTruncated");
+    *truncated = false;
+    if (flag != NULL) {
+        xmlChar *text = xmlNodeGetContent(flag);
+
+        *truncated = text != NULL && xmlStrcmp(text, (const xmlChar *)"true") == 0;
+        xmlFree(text);
+    }
+    err = read_listed_parts(root, parts, count);
+    xmlFreeDoc(doc);
+    if (err != CORE_OK) {
+        free(*parts);
+        *parts = NULL;
+        *count = 0;
+    }
+    return err;
+}

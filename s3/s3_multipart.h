@@ -176,4 +176,18 @@ bool s3_query_get(const char *query, size_t len, const char *name, char *value, 
 enum core_err s3_query_replace(const char *query, size_t len, const char *name, const char *new_value,
                                char *out, size_t cap, size_t *out_len) CORE_WARN_UNUSED;
 
+/* One part of an upload as ListParts reports it. */
+struct s3_listed_part {
+    uint32_t number;
+    uint64_t size; /* stored bytes */
+};
+
+/*
+ * Reads the parts of a ListPartsResult into a malloc'd array the caller
+ * frees, and whether the list continues on another page. CORE_UPSTREAM for
+ * any other body, or a Part without a valid PartNumber or Size.
+ */
+enum core_err s3_multipart_parse_list_parts(const char *xml, size_t len, struct s3_listed_part **parts,
+                                            size_t *count, bool *truncated) CORE_WARN_UNUSED;
+
 #endif

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds s3seal and runs every test: the unit tests (ctest) and the
-# end-to-end tests tests/integration/roundtrip.sh and ranges.sh against Ceph
-# RGW.
+# end-to-end tests tests/integration/roundtrip.sh, ranges.sh, clients.sh
+# (real S3 clients) and signing.sh (hand-built requests) against Ceph RGW.
+# clients.sh needs the node packages of tests/integration/node: run
+# "npm ci --prefix tests/integration/node" once.
 #
 # Usage: bash tests/run-tests.sh [--sanitize]
 #   --sanitize (or S3SEAL_SANITIZE=1) also builds with -DSANITIZE=ON
@@ -67,6 +69,10 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/roundtrip.sh || true
     run_stage "$build_dir: integration (ranges.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ranges.sh || true
+    run_stage "$build_dir: integration (clients.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/clients.sh || true
+    run_stage "$build_dir: integration (signing.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/signing.sh || true
 }
 
 main() {

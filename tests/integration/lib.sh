@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by roundtrip.sh and ../bench/bench.sh: start and stop the S3
+# Helpers shared by the scripts in this folder and ../bench/bench.sh: start and stop the S3
 # backend and s3seal, run /usr/bin/aws against either of them, clean up.
 # Source this file after "set -euo pipefail". It sets no traps itself.
 #
@@ -12,6 +12,11 @@
 #   S3SEAL_TEST_PORT      s3seal listen port (a free port picked at start)
 #   S3SEAL_START_TIMEOUT  seconds to wait for s3seal's port (15)
 #   S3SEAL_TEST_KEEP      1 keeps the work folder, RGW data and logs
+#
+# Set by the caller before s3seal_start (both optional):
+#   S3SEAL_START_TLS      1 starts s3seal with the certificate made by
+#                         make_test_ca, so PROXY_ENDPOINT is https://
+#   S3SEAL_START_ENV      array of extra NAME=VALUE settings for s3seal serve
 
 TESTLIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$TESTLIB_DIR/../.." && pwd)
@@ -36,6 +41,11 @@ BACKEND_ACCESS_KEY=""
 BACKEND_SECRET_KEY=""
 REGION=""
 CREATED_BUCKETS=()
+S3SEAL_START_TLS=${S3SEAL_START_TLS:-0}
+S3SEAL_START_ENV=()
+TEST_CA_FILE=""
+TEST_CERT_FILE=""
+TEST_CERT_KEY_FILE=""
 
 # Copies of the script's stdout and stderr. A trap runs inside the redirections
 # of the command that was running when the signal came (often "2>file"), so
@@ -183,15 +193,29 @@ s3seal_start() {
     s3seal_check_bin
     bin=$(s3seal_bin_path)
 
+    # A restarted s3seal keeps the key of the first start, so that it can
+    # read the objects stored before.
     S3SEAL_KEY_FILE=$WORK_DIR/s3seal.key
-    if ! "$bin" keygen --out "$S3SEAL_KEY_FILE" >"$WORK_DIR/keygen.log" 2>&1; then
-        cat "$WORK_DIR/keygen.log" >&2
-        fail "'$bin keygen --out $S3SEAL_KEY_FILE' failed; its output is above"
+    if [[ ! -s $S3SEAL_KEY_FILE ]]; then
+        if ! "$bin" keygen --out "$S3SEAL_KEY_FILE" >"$WORK_DIR/keygen.log" 2>&1; then
+            cat "$WORK_DIR/keygen.log" >&2
+            fail "'$bin keygen --out $S3SEAL_KEY_FILE' failed; its output is above"
+        fi
+        [[ -s $S3SEAL_KEY_FILE ]] || fail "'s3seal keygen' exited 0 but wrote no key to $S3SEAL_KEY_FILE"
     fi
-    [[ -s $S3SEAL_KEY_FILE ]] || fail "'s3seal keygen' exited 0 but wrote no key to $S3SEAL_KEY_FILE"
+
+    local scheme=http
+    local extra_env=("${S3SEAL_START_ENV[@]}")
+    if [[ $S3SEAL_START_TLS == 1 ]]; then
+        [[ -s $TEST_CERT_FILE && -s $TEST_CERT_KEY_FILE ]] || fail "S3SEAL_START_TLS=1 needs make_test_ca first"
+        scheme=https
+        extra_env+=("S3SEAL_TLS_CERT_FILE=$TEST_CERT_FILE" "S3SEAL_TLS_KEY_FILE=$TEST_CERT_KEY_FILE")
+    fi
 
     port=${S3SEAL_TEST_PORT:-$(free_port)}
+    # Each start appends to the same log, so a failure report shows all runs.
     S3SEAL_LOG=$WORK_DIR/s3seal.log
+    printf -- '----- s3seal serve on %s://127.0.0.1:%s -----\n' "$scheme" "$port" >>"$S3SEAL_LOG"
     env S3SEAL_LISTEN="127.0.0.1:$port" \
         S3SEAL_BACKEND_URL="$BACKEND_ENDPOINT" \
         S3SEAL_BACKEND_REGION="$REGION" \
@@ -200,7 +224,8 @@ s3seal_start() {
         S3SEAL_ACCESS_KEY_ID="$CLIENT_ACCESS_KEY" \
         S3SEAL_SECRET_ACCESS_KEY="$CLIENT_SECRET_KEY" \
         S3SEAL_KEY_FILE="$S3SEAL_KEY_FILE" \
-        "$bin" serve >"$S3SEAL_LOG" 2>&1 &
+        "${extra_env[@]}" \
+        "$bin" serve >>"$S3SEAL_LOG" 2>&1 &
     S3SEAL_PID=$!
 
     deadline=$(($(now_us) + timeout_s * 1000000))
@@ -217,8 +242,33 @@ s3seal_start() {
         fi
         sleep 0.05
     done
-    PROXY_ENDPOINT=http://127.0.0.1:$port
+    PROXY_ENDPOINT=$scheme://127.0.0.1:$port
     note "s3seal (PID $S3SEAL_PID) listening on $PROXY_ENDPOINT, log: $S3SEAL_LOG"
+}
+
+# Creates a test CA and a server certificate for 127.0.0.1, ::1 and
+# localhost in the work folder with openssl, and sets TEST_CA_FILE,
+# TEST_CERT_FILE and TEST_CERT_KEY_FILE.
+make_test_ca() {
+    local dir=$WORK_DIR/tls
+    mkdir -p "$dir"
+    TEST_CA_FILE=$dir/ca.pem
+    TEST_CERT_FILE=$dir/server.pem
+    TEST_CERT_KEY_FILE=$dir/server.key
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=s3seal test CA" \
+            -keyout "$dir/ca.key" -out "$TEST_CA_FILE" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+                -keyout "$TEST_CERT_KEY_FILE" -out "$dir/server.csr" &&
+            printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext" &&
+            openssl x509 -req -in "$dir/server.csr" -CA "$TEST_CA_FILE" -CAkey "$dir/ca.key" \
+                -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$TEST_CERT_FILE"
+    } >"$dir/openssl.log" 2>&1 || {
+        cat "$dir/openssl.log" >&2
+        fail "openssl could not create the test CA and certificate; its output is above"
+    }
+    chmod 600 "$TEST_CERT_KEY_FILE"
 }
 
 # Sends SIGTERM to the s3seal this script started and waits up to 10 s, then

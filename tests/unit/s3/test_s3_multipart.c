@@ -719,8 +719,49 @@ static void test_query_replace(void)
     CHECK_STR(out, "b=zz");
 }
 
+static void test_parse_list_parts(void)
+{
+    static const char xml[] = "<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                              "<UploadId>u</UploadId><IsTruncated>true</IsTruncated>"
+                              "<Part><PartNumber>2</PartNumber><ETag>\"a\"</ETag><Size>65572</Size></Part>"
+                              "<Part><PartNumber>7</PartNumber><Size>37</Size></Part></ListPartsResult>";
+    struct s3_listed_part *parts = NULL;
+    size_t count = 0;
+    bool truncated = false;
+
+    CHECK(s3_multipart_parse_list_parts(xml, strlen(xml), &parts, &count, &truncated) == CORE_OK);
+    CHECK(count == 2);
+    CHECK(truncated);
+    CHECK(parts != NULL && parts[0].number == 2 && parts[0].size == 65572);
+    CHECK(parts != NULL && parts[1].number == 7 && parts[1].size == 37);
+    free(parts);
+}
+
+static void test_parse_list_parts_rejects_bad_bodies(void)
+{
+    static const char *const bodies[] = {
+        "<Error><Code>NoSuchUpload</Code></Error>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber></Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>0</PartNumber><Size>1</Size></Part></ListPartsResult>",
+        "<ListPartsResult><Part><PartNumber>1</PartNumber><Size>-1</Size></Part></ListPartsResult>",
+        "not xml",
+    };
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        struct s3_listed_part *parts = NULL;
+        size_t count = 0;
+        bool truncated = false;
+
+        CHECK(s3_multipart_parse_list_parts(bodies[i], strlen(bodies[i]), &parts, &count, &truncated) ==
+              CORE_UPSTREAM);
+        CHECK(parts == NULL);
+    }
+}
+
 int main(void)
 {
+    RUN_TEST(test_parse_list_parts);
+    RUN_TEST(test_parse_list_parts_rejects_bad_bodies);
     RUN_TEST(test_upload_id_round_trip);
     RUN_TEST(test_upload_id_all_tail_lengths);
     RUN_TEST(test_upload_id_encode_limits);
