@@ -110,6 +110,30 @@ enum proxy_step {
     PROXY_STEP_COMPLETE,   /* CompleteMultipartUpload */
     PROXY_STEP_ABORT,      /* AbortMultipartUpload, then the deferred response */
     PROXY_STEP_CHECK_PARTS, /* ListParts before a client's CompleteMultipartUpload */
+    PROXY_STEP_COPY_HEAD,   /* HeadObject of a CopyObject source, for its envelope */
+    PROXY_STEP_PART_COPY,   /* UploadPartCopy of the source's ciphertext */
+};
+
+/*
+ * The largest part of a copy: S3 copies at most 5 GiB per UploadPartCopy,
+ * and a part boundary falls between chunks so no chunk is split.
+ */
+#define PROXY_COPY_PART_MAX (81875ULL * 65572ULL)
+
+/* A CopyObject: the body is copied by the backend, the data key is wrapped again for the new name. */
+struct proxy_copy {
+    char *source_bucket;             /* owned; decoded */
+    char *source_key;                /* owned; decoded */
+    size_t source_key_len;
+    char source_version[256];        /* versionId of the source, or empty */
+    char *copy_source;               /* owned; x-amz-copy-source value sent to the backend */
+    bool replace_metadata;           /* x-amz-metadata-directive: REPLACE */
+    struct proxy_head source_head;   /* owned; the source's HEAD response, for COPY */
+    uint64_t stored_size;            /* ciphertext bytes of the source */
+    char source_etag[80];
+    uint32_t part_count;
+    uint32_t parts_done;
+    char (*part_etags)[80];          /* owned; one per part copied */
 };
 
 /* How a GetObject with a Range header is fetched from the backend. */
@@ -178,6 +202,7 @@ struct proxy_request {
     uint8_t upload_wrapped[KMS_WRAPPED_MAX];  /* the upload's wrapped data key; not secret */
     size_t upload_wrapped_len;
     struct s3_complete_parts complete_parts;  /* owned; parts named by a client's CompleteMultipartUpload */
+    struct proxy_copy *copy;                  /* owned; CopyObject only */
 
     /* upstream side */
     struct proxy_upstream *up; /* owned while the request runs */
@@ -277,6 +302,14 @@ void proxy_add_date_header(struct evbuffer *out);
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;
 void proxy_forward_retry(struct proxy_request *req);
 void proxy_forward_send_held(struct proxy_request *req);
+const char *proxy_forward_method(const struct proxy_request *req);
+
+/* proxy_copy.c */
+enum core_err proxy_copy_prepare(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
+enum core_err proxy_copy_source_head(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;
+enum core_err proxy_copy_part_finish(struct proxy_request *req, const char *xml, size_t len) CORE_WARN_UNUSED;
+enum core_err proxy_copy_result(struct proxy_request *req) CORE_WARN_UNUSED;
+void proxy_copy_free(struct proxy_copy *copy);
 
 /* proxy_upload.c */
 enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy_upstream *up,
@@ -306,6 +339,8 @@ void proxy_upstream_resume_reading(struct proxy_upstream *up);
 void proxy_upstream_drop_pool(struct proxy_worker *w);
 
 /* proxy_response.c */
+enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, struct crypto_envelope *env,
+                                            bool *present) CORE_WARN_UNUSED;
 void proxy_response_write_head(struct evbuffer *out, const struct proxy_request *req,
                                const struct proxy_upstream *up, bool encrypted, const char *reason);
 enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;

@@ -328,6 +328,7 @@ static bool check_operation(struct proxy_request *req)
     case S3_OP_LIST_PARTS:
         return true;
     case S3_OP_PUT_OBJECT:
+    case S3_OP_COPY_OBJECT:
     case S3_OP_CREATE_MULTIPART_UPLOAD:
         if (has_reserved_metadata(req)) {
             proxy_conn_send_error(req, S3_ERR_INVALID_ARGUMENT,
@@ -441,6 +442,10 @@ static void request_begin(struct proxy_conn *c)
         /* the body waits until s3seal's backend upload exists */
         req->step = PROXY_STEP_CREATE;
         req->body_blocked = true;
+    }
+    if (req->target.op == S3_OP_COPY_OBJECT && proxy_copy_prepare(req, &error) != CORE_OK) {
+        proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        return;
     }
 
     /* a buffered body is forwarded once it arrived and verified */

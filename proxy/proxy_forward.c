@@ -20,6 +20,20 @@
 #define FORWARD_HEADERS_MAX (PROXY_HEADERS_MAX + 16)
 #define URI_MAX (3 * 4096 + 16)
 
+/* Headers that S3 stores with an object and returns with it. */
+static bool is_object_metadata(const struct s3_header *h)
+{
+    static const char *const names[] = {"content-type", "cache-control", "content-disposition",
+                                        "content-encoding", "content-language", "expires"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (proxy_header_is(h, names[i])) {
+            return true;
+        }
+    }
+    return proxy_header_has_prefix(h, "x-amz-meta-");
+}
+
 /* Headers that belong to one hop, or that s3seal computes itself. */
 static bool is_dropped_header(const struct proxy_request *req, const struct s3_header *h)
 {
@@ -41,6 +55,17 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
             proxy_header_is(h, "x-amz-sdk-checksum-algorithm")) {
             return true;
         }
+    }
+
+    /* s3seal runs a copy itself: a HEAD of the source, then an upload that copies its parts */
+    if (req->target.op == S3_OP_COPY_OBJECT &&
+        (proxy_header_has_prefix(h, "x-amz-copy-source") || proxy_header_is(h, "x-amz-metadata-directive") ||
+         proxy_header_is(h, "x-amz-tagging-directive"))) {
+        return true;
+    }
+    /* with COPY, the source's metadata and content headers replace the client's */
+    if (req->copy != NULL && !req->copy->replace_metadata && is_object_metadata(h)) {
+        return true;
     }
 
     /* s3seal maps the client's range to ciphertext chunks, or applies it itself on HEAD */
@@ -110,6 +135,8 @@ static uint64_t upstream_body_length(const struct proxy_request *req)
     case PROXY_STEP_CREATE:
     case PROXY_STEP_ABORT:
     case PROXY_STEP_CHECK_PARTS:
+    case PROXY_STEP_COPY_HEAD:
+    case PROXY_STEP_PART_COPY:
         return 0;
     case PROXY_STEP_PART:
         return crypto_size_encrypted(req->plain_expected);
@@ -227,6 +254,18 @@ static enum core_err step_query(const struct proxy_request *req, char *out, size
     case PROXY_STEP_CHECK_PARTS:
         n = snprintf(out, cap, "max-parts=1000&uploadId=%s", id);
         break;
+    case PROXY_STEP_COPY_HEAD:
+        n = 0;
+        out[0] = '\0';
+        if (req->copy->source_version[0] != '\0') {
+            CORE_TRY(s3_uri_encode(req->copy->source_version, strlen(req->copy->source_version), false, id,
+                                   sizeof(id), &id_len));
+            n = snprintf(out, cap, "versionId=%s", id);
+        }
+        break;
+    case PROXY_STEP_PART_COPY:
+        n = snprintf(out, cap, "partNumber=%" PRIu32 "&uploadId=%s", req->copy->parts_done + 1, id);
+        break;
     case PROXY_STEP_PART:
         n = snprintf(out, cap, "partNumber=1&uploadId=%s", id);
         break;
@@ -241,7 +280,7 @@ static enum core_err step_query(const struct proxy_request *req, char *out, size
     return CORE_OK;
 }
 
-static const char *step_method(const struct proxy_request *req)
+const char *proxy_forward_method(const struct proxy_request *req)
 {
     switch (req->step) {
     case PROXY_STEP_CREATE:
@@ -253,9 +292,38 @@ static const char *step_method(const struct proxy_request *req)
         return "DELETE";
     case PROXY_STEP_CHECK_PARTS:
         return "GET";
+    case PROXY_STEP_COPY_HEAD:
+        return "HEAD";
+    case PROXY_STEP_PART_COPY:
+        return "PUT";
     default:
         return req->upstream_method;
     }
+}
+
+/* The backend path and query of a CopyObject source, for the HEAD that reads its envelope. */
+static enum core_err source_target(const struct proxy_request *req, struct upstream_target *t, char *scratch,
+                                   size_t scratch_cap)
+{
+    const struct proxy_copy *copy = req->copy;
+    size_t bucket_len = 0;
+    size_t key_len = 0;
+    size_t query_len = 0;
+
+    t->path[0] = '/';
+    CORE_TRY(s3_uri_encode(copy->source_bucket, strlen(copy->source_bucket), false, t->path + 1,
+                           sizeof(t->path) - 2, &bucket_len));
+    t->path[1 + bucket_len] = '/';
+    CORE_TRY(s3_uri_encode(copy->source_key, copy->source_key_len, true, t->path + 2 + bucket_len,
+                           sizeof(t->path) - 2 - bucket_len, &key_len));
+    t->path_len = 2 + bucket_len + key_len;
+    CORE_TRY(step_query(req, scratch, scratch_cap, &query_len));
+    t->query[0] = '\0';
+    t->query_len = 0;
+    if (query_len > 0) {
+        CORE_TRY(s3_uri_canonical_query(scratch, query_len, false, t->query, sizeof(t->query), &t->query_len));
+    }
+    return CORE_OK;
 }
 
 /*
@@ -273,6 +341,9 @@ static enum core_err canonical_target(const struct proxy_request *req, struct up
     size_t prefix = 0;
     size_t filtered_len = 0;
 
+    if (req->step == PROXY_STEP_COPY_HEAD) {
+        return source_target(req, t, filtered, sizeof(filtered));
+    }
     if (req->target.addressing == S3_ADDRESSING_VIRTUAL_HOST && req->target.bucket != NULL) {
         t->path[0] = '/';
         CORE_TRY(s3_uri_encode(req->target.bucket, strlen(req->target.bucket), false, t->path + 1,
@@ -343,7 +414,7 @@ static void format_chunk_range(const struct s3_range *range, char *out, size_t c
 static void write_head(struct evbuffer *out, const struct proxy_request *req, const struct upstream_target *t,
                        const struct header_list *list, const char *authorization)
 {
-    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", step_method(req), (int)t->path_len, t->path,
+    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", proxy_forward_method(req), (int)t->path_len, t->path,
                         t->query_len ? "?" : "", (int)t->query_len, t->query);
     for (size_t i = 0; i < list->count; i++) {
         evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)list->items[i].name_len, list->items[i].name,
@@ -359,7 +430,7 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
     const struct proxy_config *cfg = req->conn->worker->cfg;
     struct header_list signed_list = {.count = 0};
     struct s3_sign_params p = {
-        .method = step_method(req),
+        .method = proxy_forward_method(req),
         .canonical_uri = t->path,
         .canonical_query = t->query,
         .payload_hash = payload_hash,
@@ -378,6 +449,63 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
     p.headers = signed_list.items;
     p.header_count = signed_list.count;
     return s3_sigv4_sign(&p, authorization, cap);
+}
+
+/* Copies the source object's metadata and content headers, from its HEAD, for COPY. */
+static enum core_err add_source_metadata(const struct proxy_request *req, struct header_list *list)
+{
+    const struct proxy_head *head = &req->copy->source_head;
+
+    for (size_t i = 0; i < head->count; i++) {
+        const struct s3_header *h = &head->views[i];
+
+        if (is_object_metadata(h) && !proxy_header_has_prefix(h, "x-amz-meta-" CRYPTO_META_PREFIX)) {
+            CORE_TRY(add_header(list, "", ""));
+            list->items[list->count - 1] = *h;
+        }
+    }
+    return CORE_OK;
+}
+
+/* Conditions on the copy source, as a HEAD of the source or on each part copied. */
+static enum core_err add_copy_headers(const struct proxy_request *req, struct header_list *list, char *range,
+                                      size_t range_cap)
+{
+    static const char *const conditions[][2] = {
+        {"x-amz-copy-source-if-match", "if-match"},
+        {"x-amz-copy-source-if-none-match", "if-none-match"},
+        {"x-amz-copy-source-if-modified-since", "if-modified-since"},
+        {"x-amz-copy-source-if-unmodified-since", "if-unmodified-since"},
+    };
+    const struct proxy_copy *copy = req->copy;
+
+    if (req->step == PROXY_STEP_COPY_HEAD) {
+        for (size_t i = 0; i < sizeof(conditions) / sizeof(conditions[0]); i++) {
+            const struct s3_header *h = proxy_head_find(&req->head, conditions[i][0]);
+
+            if (h != NULL) {
+                CORE_TRY(add_header(list, conditions[i][1], ""));
+                list->items[list->count - 1].value = h->value;
+                list->items[list->count - 1].value_len = h->value_len;
+            }
+        }
+        return CORE_OK;
+    }
+
+    /* every part must come from the version whose data key was wrapped again */
+    CORE_TRY(add_header(list, "x-amz-copy-source", copy->copy_source));
+    CORE_TRY(add_header(list, "x-amz-copy-source-if-match", copy->source_etag));
+    if (copy->part_count > 1) {
+        uint64_t first = (uint64_t)copy->parts_done * PROXY_COPY_PART_MAX;
+        uint64_t last = first + PROXY_COPY_PART_MAX - 1;
+
+        if (last >= copy->stored_size) {
+            last = copy->stored_size - 1;
+        }
+        snprintf(range, range_cap, "bytes=%" PRIu64 "-%" PRIu64, first, last);
+        CORE_TRY(add_header(list, "x-amz-copy-source-range", range));
+    }
+    return CORE_OK;
 }
 
 /*
@@ -419,6 +547,7 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     char authorization[1024];
     char range[64];
     char encoding[256];
+    char copy_range[64];
     uint64_t body_length = upstream_body_length(req);
     const char *payload_hash = body_length > 0 ? "UNSIGNED-PAYLOAD" : EMPTY_SHA256;
 
@@ -429,11 +558,20 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     CORE_TRY(add_header(&list, "host", cfg->backend_host_header));
     CORE_TRY(add_header(&list, "x-amz-date", amz_date));
     CORE_TRY(add_header(&list, "x-amz-content-sha256", payload_hash));
-    if (body_length > 0 || req->body_mode == PROXY_BODY_SEAL) {
+    /* a PUT or POST without a body still states its length; Ceph RGW refuses it otherwise */
+    if (body_length > 0 || req->body_mode == PROXY_BODY_SEAL || strcmp(proxy_forward_method(req), "PUT") == 0 ||
+        strcmp(proxy_forward_method(req), "POST") == 0) {
         CORE_TRY(add_header(&list, "content-length", length));
     }
     if (req->step == PROXY_STEP_COMPLETE) {
         CORE_TRY(add_header(&list, "content-type", "application/xml"));
+    }
+
+    if (req->step == PROXY_STEP_COPY_HEAD || req->step == PROXY_STEP_PART_COPY) {
+        CORE_TRY(add_copy_headers(req, &list, copy_range, sizeof(copy_range)));
+    }
+    if (req->step == PROXY_STEP_CREATE && req->copy != NULL && !req->copy->replace_metadata) {
+        CORE_TRY(add_source_metadata(req, &list));
     }
 
     /* the object's own headers go with the request that creates it; the other steps need none */

@@ -88,7 +88,8 @@ void proxy_response_write_head(struct evbuffer *out, const struct proxy_request 
     evbuffer_add_printf(out, "Connection: %s\r\n", req->keep_alive ? "keep-alive" : "close");
 }
 
-static enum core_err parse_envelope(const struct proxy_upstream *up, struct crypto_envelope *env, bool *present)
+enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, struct crypto_envelope *env,
+                                            bool *present)
 {
     static __thread struct meta_lookup lookup;
 
@@ -430,7 +431,7 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
     }
 
     if (object && (req->status == 200 || req->status == 206)) {
-        if (parse_envelope(up, &env, &present) != CORE_OK) {
+        if (proxy_response_parse_envelope(up, &env, &present) != CORE_OK) {
             log_integrity_failure(req, "malformed envelope");
             up->failure = S3_ERR_OBJECT_INTEGRITY;
             return CORE_CRYPTO;

@@ -156,12 +156,23 @@ enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error
 
 static enum core_err build_complete_body(struct proxy_request *req)
 {
-    const uint32_t numbers[1] = {1};
-    const char *etags[1] = {req->part_etag};
+    uint32_t count = req->copy != NULL ? req->copy->part_count : 1;
+    uint32_t *numbers = calloc(count, sizeof(*numbers));
+    const char **etags = calloc(count, sizeof(*etags));
     char *xml = NULL;
     size_t len = 0;
+    enum core_err err = CORE_NOMEM;
 
-    CORE_TRY(s3_multipart_build_complete(numbers, etags, 1, &xml, &len));
+    if (numbers != NULL && etags != NULL) {
+        for (uint32_t i = 0; i < count; i++) {
+            numbers[i] = i + 1;
+            etags[i] = req->copy != NULL ? req->copy->part_etags[i] : req->part_etag;
+        }
+        err = s3_multipart_build_complete(numbers, etags, count, &xml, &len);
+    }
+    free(numbers);
+    free(etags);
+    CORE_TRY(err);
     if (req->step_body == NULL) {
         req->step_body = evbuffer_new();
     }
@@ -218,7 +229,8 @@ void proxy_upload_next(struct proxy_request *req)
 
 bool proxy_upload_abort_instead(struct proxy_request *req)
 {
-    if (req->target.op != S3_OP_PUT_OBJECT || req->step == PROXY_STEP_DIRECT) {
+    if ((req->target.op != S3_OP_PUT_OBJECT && req->target.op != S3_OP_COPY_OBJECT) ||
+        req->step == PROXY_STEP_DIRECT) {
         return false;
     }
     req->step = PROXY_STEP_ABORT;
@@ -295,6 +307,10 @@ enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy
     case PROXY_STEP_ABORT:
         req->response_mode = PROXY_RESPONSE_DISCARD;
         return CORE_OK;
+    case PROXY_STEP_COPY_HEAD:
+        return proxy_copy_source_head(req, up);
+    case PROXY_STEP_PART_COPY:
+        return ok ? collect(req) : defer(req, up);
     case PROXY_STEP_CHECK_PARTS:
         if (ok) {
             return collect(req);
@@ -334,7 +350,7 @@ static enum core_err finish_create(struct proxy_request *req)
                  req->id);
         return CORE_UPSTREAM;
     }
-    req->next_step = PROXY_STEP_PART;
+    req->next_step = req->copy != NULL ? PROXY_STEP_PART_COPY : PROXY_STEP_PART;
     req->retry_pending = true;
     return CORE_OK;
 }
@@ -354,6 +370,9 @@ static enum core_err finish_complete(struct proxy_request *req)
         core_log(CORE_LOG_ERROR, "proxy", "backend failed to complete upload %s: %s r=%s", req->backend_upload_id,
                  code, req->id);
         return CORE_UPSTREAM;
+    }
+    if (req->copy != NULL) {
+        return proxy_copy_result(req);
     }
     CORE_TRY(s3_multipart_etag(etags, 1, etag, sizeof(etag)));
 
@@ -514,7 +533,14 @@ enum core_err proxy_upload_response_finish(struct proxy_request *req)
     case PROXY_STEP_CREATE:
         return finish_create(req);
     case PROXY_STEP_PART:
+    case PROXY_STEP_COPY_HEAD:
         return CORE_OK;
+    case PROXY_STEP_PART_COPY: {
+        size_t len = 0;
+        const char *xml = collected(req, &len);
+
+        return xml != NULL ? proxy_copy_part_finish(req, xml, len) : CORE_UPSTREAM;
+    }
     case PROXY_STEP_CHECK_PARTS:
         return finish_check_parts(req);
     case PROXY_STEP_COMPLETE:
@@ -557,4 +583,6 @@ void proxy_upload_cleanup(struct proxy_request *req)
         req->step_body = NULL;
     }
     s3_complete_parts_cleanup(&req->complete_parts);
+    proxy_copy_free(req->copy);
+    req->copy = NULL;
 }

@@ -141,7 +141,7 @@ static int on_headers_complete(llhttp_t *p)
         return -1;
     }
     /* llhttp cannot tell from a HEAD response alone that no body follows */
-    return strcmp(req->upstream_method, "HEAD") == 0 ? 1 : 0;
+    return strcmp(proxy_forward_method(req), "HEAD") == 0 ? 1 : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)

@@ -190,4 +190,7 @@ struct s3_listed_part {
 enum core_err s3_multipart_parse_list_parts(const char *xml, size_t len, struct s3_listed_part **parts,
                                             size_t *count, bool *truncated) CORE_WARN_UNUSED;
 
+/* Reads CopyPartResult/ETag from an UploadPartCopy answer; CORE_UPSTREAM if it is missing. */
+enum core_err s3_multipart_parse_copy_part_etag(const char *xml, size_t len, char *etag, size_t cap) CORE_WARN_UNUSED;
+
 #endif
