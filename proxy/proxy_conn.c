@@ -405,6 +405,39 @@ static bool reject_form_upload(struct proxy_request *req)
     return false;
 }
 
+static size_t envelope_metadata_size(const struct crypto_envelope_headers *env)
+{
+    return strlen(CRYPTO_META_VERSION) + strlen(env->version) + strlen(CRYPTO_META_KMS) + strlen(env->kms) +
+           strlen(CRYPTO_META_DEK) + strlen(env->dek) + strlen(CRYPTO_META_COMMITMENT) + strlen(env->commitment) +
+           (env->multipart[0] != '\0' ? strlen(CRYPTO_META_MULTIPART) + strlen(env->multipart)
+                                      : strlen(CRYPTO_META_LENGTH) + strlen(env->length)) +
+           strlen(CRYPTO_META_MAC) + strlen(env->mac);
+}
+
+/*
+ * S3 API, user-defined metadata: names (after x-amz-meta-) and values
+ * together may not exceed 2 KB. The envelope counts against that limit, so
+ * s3seal answers MetadataTooLarge itself before anything is stored.
+ */
+static bool metadata_fits(const struct proxy_request *req)
+{
+    static const size_t limit = 2048;
+    const struct crypto_envelope_headers *env = req->envelope != NULL ? req->envelope : req->multipart_envelope;
+    size_t total = 0;
+
+    if (env == NULL) {
+        return true;
+    }
+    for (size_t i = 0; i < req->head.count; i++) {
+        const struct s3_header *h = &req->head.views[i];
+
+        if (proxy_header_has_prefix(h, "x-amz-meta-")) {
+            total += h->name_len - strlen("x-amz-meta-") + h->value_len;
+        }
+    }
+    return total + envelope_metadata_size(env) <= limit;
+}
+
 /* Handles a complete request head; returns after the request is answered or forwarded. */
 static void request_begin(struct proxy_conn *c)
 {
@@ -432,6 +465,11 @@ static void request_begin(struct proxy_conn *c)
 
     if (proxy_body_prepare(req, &error) != CORE_OK) {
         proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        return;
+    }
+    if (!metadata_fits(req)) {
+        proxy_conn_send_error(req, S3_ERR_METADATA_TOO_LARGE,
+                              "user metadata and the s3seal envelope together exceed 2 KB", NULL, 0);
         return;
     }
     if (proxy_upload_prepare_id(req, &error) != CORE_OK) {
