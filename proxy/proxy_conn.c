@@ -214,7 +214,7 @@ static const struct s3_credential *lookup_credential(void *arg, const char *acce
     return &found;
 }
 
-/* Tells Signature Version 2 requests apart, so they get a clear answer instead of a failed SigV4 check. */
+/* Detects Signature Version 2 requests, so they get a clear error instead of a failed SigV4 check. */
 static bool is_sigv2(const struct proxy_request *req)
 {
     const struct s3_header *authorization = proxy_head_find(&req->head, "authorization");
@@ -353,7 +353,7 @@ static bool check_operation(struct proxy_request *req)
  * Finds how long the body is. HTTP chunked framing is accepted only around an
  * aws-chunked body, whose x-amz-decoded-content-length gives the length
  * (the AWS SDK for JavaScript sends stream bodies this way); any other body
- * without a length gets 411, as S3 answers it.
+ * without a length gets 411, as on S3.
  */
 static bool parse_content_length(struct proxy_request *req)
 {
@@ -417,7 +417,7 @@ static size_t envelope_metadata_size(const struct crypto_envelope_headers *env)
 /*
  * S3 API, user-defined metadata: names (after x-amz-meta-) and values
  * together may not exceed 2 KB. The envelope counts against that limit, so
- * s3seal answers MetadataTooLarge itself before anything is stored.
+ * s3seal returns MetadataTooLarge itself before anything is stored.
  */
 static bool metadata_fits(const struct proxy_request *req)
 {
@@ -494,7 +494,7 @@ static void request_begin(struct proxy_conn *c)
         return;
     }
 
-    /* RFC 9110 section 10.1.1: the interim response tells the client to send the body */
+    /* RFC 9110 section 10.1.1: the interim response lets the client send the body */
     if (req->expect_continue && req->has_body) {
         evbuffer_add_printf(proxy_conn_output(c), "HTTP/1.1 100 Continue\r\n\r\n");
     }

@@ -267,7 +267,7 @@ enum core_err proxy_copy_part_finish(struct proxy_request *req, const char *xml,
     return CORE_OK;
 }
 
-/* Answers the client's CopyObject with a CopyObjectResult once the new upload completed. */
+/* Sends the client's CopyObject response, a CopyObjectResult, once the new upload completed. */
 enum core_err proxy_copy_result(struct proxy_request *req)
 {
     struct proxy_copy *copy = req->copy;

@@ -255,7 +255,7 @@ static enum core_err collect(struct proxy_request *req)
 }
 
 /*
- * Keeps a failed backend answer for the client while the upload is aborted,
+ * Keeps a failed backend response for the client while the upload is aborted,
  * or until its body arrived when there is no upload yet.
  */
 static enum core_err defer(struct proxy_request *req, struct proxy_upstream *up)
@@ -315,7 +315,7 @@ enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy
         if (ok) {
             return collect(req);
         }
-        /* the CompleteMultipartUpload itself then gets the backend's answer to report */
+        /* the CompleteMultipartUpload itself then gets the backend's error to report */
         req->response_mode = PROXY_RESPONSE_DISCARD;
         req->next_step = PROXY_STEP_DIRECT;
         req->retry_pending = true;
@@ -324,7 +324,7 @@ enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy
         break;
     }
 
-    /* a client's own multipart operations whose answers carry upload ids or sizes */
+    /* a client's own multipart operations whose responses contain upload ids or sizes */
     if (ok && (req->target.op == S3_OP_CREATE_MULTIPART_UPLOAD || req->target.op == S3_OP_COMPLETE_MULTIPART_UPLOAD ||
                req->target.op == S3_OP_LIST_PARTS)) {
         return collect(req);
@@ -448,7 +448,7 @@ static bool map_size(void *arg, uint64_t stored, uint64_t *plain)
     return crypto_size_decrypted(stored, plain);
 }
 
-/* ListParts: plaintext part sizes, and the upload id the client knows. */
+/* ListParts: plaintext part sizes, and the upload id the client uses. */
 static enum core_err rewrite_list_parts(struct proxy_request *req, const char *xml, size_t len, char **out,
                                         size_t *out_len)
 {

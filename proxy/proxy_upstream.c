@@ -241,7 +241,7 @@ static void process_input(struct proxy_upstream *up)
 
             up->in_parser = false;
             if (code == S3_ERR_INVALID_RANGE) {
-                /* an answer of s3seal's own, not a backend failure */
+                /* a response of s3seal's own, not a backend failure */
                 proxy_upstream_release(up, false);
                 proxy_conn_send_error(req, code, NULL, NULL, 0);
                 return;
