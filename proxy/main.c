@@ -155,7 +155,12 @@ static int cmd_keygen(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    const char *cmd = argc > 1 ? argv[1] : "help";
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (cmd == NULL) {
+        print_usage(stderr);
+        return 2;
+    }
 
     if (strcmp(cmd, "serve") == 0) {
         return cmd_serve(argc - 1, argv + 1, false);

@@ -339,6 +339,7 @@ void proxy_upstream_resume_reading(struct proxy_upstream *up);
 void proxy_upstream_drop_pool(struct proxy_worker *w);
 
 /* proxy_response.c */
+void proxy_response_add_encryption_header(struct evbuffer *out);
 enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, struct crypto_envelope *env,
                                             bool *present) CORE_WARN_UNUSED;
 void proxy_response_write_head(struct evbuffer *out, const struct proxy_request *req,

@@ -90,6 +90,7 @@ struct raw_config {
     char *origin[SET_COUNT]; /* owned; where the value came from, for messages */
     const char *path;
     int parse_error;
+    bool file_has_secret; /* the INI file sets a secret access key */
 };
 
 static void raw_set(struct raw_config *raw, enum setting_id id, const char *value, const char *origin)
@@ -122,12 +123,31 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 
             snprintf(origin, sizeof(origin), "[%s] %s in %s", section, name, raw->path);
             raw_set(raw, (enum setting_id)i, value, origin);
+            if (i == SET_BACKEND_SECRET_ACCESS_KEY || i == SET_SECRET_ACCESS_KEY) {
+                raw->file_has_secret = true;
+            }
             return 1;
         }
     }
     core_log(CORE_LOG_ERROR, "config", "unknown setting [%s] %s in %s", section, name, raw->path);
     raw->parse_error = 1;
     return 0;
+}
+
+/* A configuration file that holds secrets must be as private as the key file. */
+static enum core_err check_secret_file_mode(const struct raw_config *raw, const char *path, char *err,
+                                            size_t err_cap)
+{
+    struct stat st;
+
+    if (!raw->file_has_secret || stat(path, &st) != 0 || (st.st_mode & 077) == 0) {
+        return CORE_OK;
+    }
+    snprintf(err, err_cap,
+             "configuration file %s holds secret access keys but is readable by group or others (mode %04o); "
+             "run chmod 600 %s",
+             path, (unsigned)(st.st_mode & 07777), path);
+    return CORE_CONFIG;
 }
 
 static enum core_err read_sources(const char *config_path, struct raw_config *raw, char *err, size_t err_cap)
@@ -153,6 +173,7 @@ static enum core_err read_sources(const char *config_path, struct raw_config *ra
                      line);
             return CORE_CONFIG;
         }
+        CORE_TRY(check_secret_file_mode(raw, config_path, err, err_cap));
     }
 
     for (int i = 0; i < SET_COUNT; i++) {

@@ -56,9 +56,20 @@ static bool is_hidden_header(const struct s3_header *h, bool encrypted)
     if (proxy_header_has_prefix(h, "x-amz-meta-" CRYPTO_META_PREFIX)) {
         return true;
     }
-    /* checksums, MD5s and ranges from the backend are in ciphertext terms */
+    /* checksums, MD5s and ranges from the backend are in ciphertext terms; s3seal states the encryption */
     return encrypted && (proxy_header_has_prefix(h, "x-amz-checksum-") || proxy_header_is(h, "content-md5") ||
-                         proxy_header_is(h, "content-range"));
+                         proxy_header_is(h, "content-range") ||
+                         proxy_header_has_prefix(h, "x-amz-server-side-encryption"));
+}
+
+/*
+ * Marks a response for an object s3seal encrypted. Clients that otherwise
+ * compare a single-part ETag with an MD5 of the data (the AWS SDK for Java
+ * 1.x among them) skip that comparison for KMS-encrypted objects.
+ */
+void proxy_response_add_encryption_header(struct evbuffer *out)
+{
+    evbuffer_add_printf(out, "x-amz-server-side-encryption: aws:kms\r\n");
 }
 
 /*
@@ -84,6 +95,9 @@ void proxy_response_write_head(struct evbuffer *out, const struct proxy_request 
     /* S3 echoes the checksum it verified; s3seal verified it, the backend never saw it */
     if (req->target.op == S3_OP_PUT_OBJECT && req->status == 200 && req->checksum_value[0] != '\0') {
         evbuffer_add_printf(out, "%s: %s\r\n", req->checksum_header, req->checksum_value);
+    }
+    if (encrypted) {
+        proxy_response_add_encryption_header(out);
     }
     evbuffer_add_printf(out, "Connection: %s\r\n", req->keep_alive ? "keep-alive" : "close");
 }
@@ -333,7 +347,7 @@ static enum core_err head_object(struct proxy_request *req, struct proxy_upstrea
         proxy_response_write_head(out, req, up, encrypted, NULL);
         evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n\r\n", size);
     } else if (s3_range_resolve(&req->range, size, &first, &last)) {
-        proxy_response_write_head(out, req, up, true, "206 Partial Content");
+        proxy_response_write_head(out, req, up, encrypted, "206 Partial Content");
         evbuffer_add_printf(out, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", first, last,
                             size);
         evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n\r\n", last - first + 1);

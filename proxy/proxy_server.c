@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core_log.h"
 #include "proxy/proxy.h"
@@ -88,6 +89,34 @@ static enum core_err tls_context_new(const struct proxy_config *cfg, SSL_CTX **o
     }
     *out = ctx;
     return CORE_OK;
+}
+
+/*
+ * Checks that no other process listens on the address. The workers bind with
+ * SO_REUSEPORT so the kernel spreads connections over them, but that would
+ * also let a second s3seal (or anything else with SO_REUSEPORT) share the
+ * port and take part of the traffic. A probe socket without SO_REUSEPORT
+ * fails to bind while such a listener exists.
+ */
+static enum core_err probe_listen_address(const struct sockaddr_storage *addr, int len, const char *host,
+                                          const char *port)
+{
+    int one = 1;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    enum core_err err = CORE_OK;
+
+    if (fd < 0) {
+        core_log_errno(CORE_LOG_ERROR, "proxy", "cannot create a socket for %s:%s", host, port);
+        return CORE_IO;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)addr, (socklen_t)len) != 0) {
+        core_log_errno(CORE_LOG_ERROR, "proxy", "cannot listen on %s:%s; is another s3seal running there?", host,
+                       port);
+        err = CORE_IO;
+    }
+    close(fd);
+    return err;
 }
 
 static enum core_err worker_init(struct proxy_worker *w, int index, const struct proxy_config *cfg,
@@ -170,6 +199,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
 
     CORE_TRY(resolve(cfg->listen_host, cfg->listen_port, 1, &listen_addr, &listen_len));
     CORE_TRY(resolve(cfg->backend_host, cfg->backend_port, 0, &backend_addr, &backend_len));
+    CORE_TRY(probe_listen_address(&listen_addr, listen_len, cfg->listen_host, cfg->listen_port));
 
     if (cfg->tls_cert_file != NULL) {
         CORE_TRY(tls_context_new(cfg, &tls));

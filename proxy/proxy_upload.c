@@ -270,7 +270,7 @@ static enum core_err defer(struct proxy_request *req, struct proxy_upstream *up)
         /* without a length the body can only end with the connection */
         req->keep_alive = false;
     }
-    proxy_response_write_head(req->deferred, req, up, true, NULL);
+    proxy_response_write_head(req->deferred, req, up, false, NULL);
     if (length != NULL) {
         evbuffer_add_printf(req->deferred, "Content-Length: %.*s\r\n", (int)length->value_len, length->value);
     }
@@ -377,6 +377,7 @@ static enum core_err finish_complete(struct proxy_request *req)
     CORE_TRY(s3_multipart_etag(etags, 1, etag, sizeof(etag)));
 
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nETag: %s\r\nx-amz-request-id: %s\r\n", etag, req->id);
+    proxy_response_add_encryption_header(out);
     if (req->checksum_value[0] != '\0') {
         evbuffer_add_printf(out, "%s: %s\r\n", req->checksum_header, req->checksum_value);
     }

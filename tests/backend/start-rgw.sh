@@ -274,6 +274,17 @@ start_radosgw() {
     run_logged "$RGW_DIR/log/setup.log" radosgw -c "$RGW_DIR/ceph.conf" -n client.rgw.test
 }
 
+# Tells whether radosgw has gone: its PID file names a process that no longer
+# exists. A PID file that is missing or still empty means radosgw is still
+# detaching, which is not a failure; the readiness deadline covers that case.
+radosgw_exited() {
+    local pid_file=$1 pid
+    [[ -s $pid_file ]] || return 1
+    pid=$(<"$pid_file")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ ! -d /proc/$pid ]]
+}
+
 # Waits until a SigV4-signed ListBuckets with the test user's keys returns 200.
 # This shows that radosgw serves requests and authenticates that user, which an
 # anonymous request would not show.
@@ -287,7 +298,7 @@ wait_ready() {
             --header "x-amz-content-sha256: $EMPTY_BODY_SHA256" \
             "http://127.0.0.1:$RGW_PORT/" 2>/dev/null) || true
         [[ $status == 200 ]] && return 0
-        if ! pid_file_alive "$RGW_DIR/run/client.rgw.test.pid" radosgw; then
+        if radosgw_exited "$RGW_DIR/run/client.rgw.test.pid"; then
             die "radosgw exited during startup; see $RGW_DIR/log/client.rgw.test.log"
         fi
         if (($(now_us) > deadline)); then
