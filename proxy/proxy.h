@@ -317,6 +317,7 @@ enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy
 enum core_err proxy_upload_response_finish(struct proxy_request *req) CORE_WARN_UNUSED;
 bool proxy_upload_abort_instead(struct proxy_request *req);
 void proxy_upload_next(struct proxy_request *req);
+void proxy_upload_add_version_id(const struct proxy_request *req, struct evbuffer *out);
 enum core_err proxy_upload_prepare_id(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
 enum core_err proxy_upload_collect(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
 enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;

@@ -303,6 +303,7 @@ enum core_err proxy_copy_result(struct proxy_request *req)
         evbuffer_add_printf(out, "x-amz-copy-source-version-id: %s\r\n", copy->source_version);
     }
     proxy_response_add_encryption_header(out);
+    proxy_upload_add_version_id(req, out);
     proxy_add_date_header(out);
     evbuffer_add_printf(out, "Content-Length: %d\r\nConnection: %s\r\n\r\n", body_len,
                         req->keep_alive ? "keep-alive" : "close");

@@ -339,6 +339,16 @@ static const char *collected(struct proxy_request *req, size_t *len)
     return (const char *)evbuffer_pullup(req->collect, -1);
 }
 
+/* Passes on the version id the backend gave the completed upload, on a versioned bucket. */
+void proxy_upload_add_version_id(const struct proxy_request *req, struct evbuffer *out)
+{
+    const struct s3_header *version = req->up != NULL ? proxy_head_find(&req->up->head, "x-amz-version-id") : NULL;
+
+    if (version != NULL) {
+        evbuffer_add_printf(out, "x-amz-version-id: %.*s\r\n", (int)version->value_len, version->value);
+    }
+}
+
 static enum core_err finish_create(struct proxy_request *req)
 {
     size_t len = 0;
@@ -378,6 +388,7 @@ static enum core_err finish_complete(struct proxy_request *req)
 
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nETag: %s\r\nx-amz-request-id: %s\r\n", etag, req->id);
     proxy_response_add_encryption_header(out);
+    proxy_upload_add_version_id(req, out);
     if (req->checksum_value[0] != '\0') {
         evbuffer_add_printf(out, "%s: %s\r\n", req->checksum_header, req->checksum_value);
     }

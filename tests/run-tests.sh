@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds s3seal and runs every test: the unit tests (ctest) and the
 # end-to-end tests tests/integration/roundtrip.sh, ranges.sh, clients.sh
-# (real S3 clients) and signing.sh (hand-built requests) against Ceph RGW.
+# (real S3 clients), signing.sh (hand-built requests) and objects.sh
+# (multipart uploads, versions, copies, aws-cli, rclone and restic) against
+# Ceph RGW.
 # clients.sh needs the node packages of tests/integration/node: run
 # "npm ci --prefix tests/integration/node" once.
 #
@@ -73,6 +75,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/clients.sh || true
     run_stage "$build_dir: integration (signing.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/signing.sh || true
+    run_stage "$build_dir: integration (objects.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/objects.sh || true
 }
 
 main() {
