@@ -86,6 +86,7 @@ enum proxy_body_mode {
     PROXY_BODY_BUFFER,   /* small body: buffered, verified, then sent */
     PROXY_BODY_SEAL,     /* object body: encrypted chunk by chunk on its way */
     PROXY_BODY_DISCARD,  /* body of a request already answered by s3seal */
+    PROXY_BODY_PLAIN,    /* object body an operator rule keeps unencrypted: streamed, last bytes held back */
 };
 
 enum proxy_response_mode {
@@ -182,6 +183,8 @@ struct proxy_request {
     uint8_t *cipher;      /* owned; one sealed chunk */
     size_t cipher_held;   /* bytes of the final sealed chunk not yet sent */
     bool body_verified;   /* every check over the whole body passed */
+    bool plaintext_write; /* an operator rule stores this object unencrypted */
+    struct evbuffer *holdback; /* owned; PROXY_BODY_PLAIN bytes waiting for the body to verify */
     uint64_t body_received;
 
     /* multipart uploads, s3seal's own for a PutObject and the client's */

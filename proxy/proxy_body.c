@@ -209,7 +209,15 @@ static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code 
 
 enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *error)
 {
-    if (req->target.op == S3_OP_PUT_OBJECT || req->target.op == S3_OP_UPLOAD_PART) {
+    if (req->plaintext_write && (req->target.op == S3_OP_PUT_OBJECT || req->target.op == S3_OP_UPLOAD_PART)) {
+        req->body_mode = PROXY_BODY_PLAIN;
+        req->holdback = evbuffer_new();
+        if (req->holdback == NULL) {
+            return CORE_NOMEM;
+        }
+    } else if (req->plaintext_write && req->target.op == S3_OP_CREATE_MULTIPART_UPLOAD) {
+        req->body_mode = PROXY_BODY_NONE;
+    } else if (req->target.op == S3_OP_PUT_OBJECT || req->target.op == S3_OP_UPLOAD_PART) {
         req->body_mode = PROXY_BODY_SEAL;
     } else if (req->has_body) {
         req->body_mode = PROXY_BODY_BUFFER;
@@ -228,6 +236,10 @@ enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *
     }
     CORE_TRY(prepare_md5(req, error));
     CORE_TRY(prepare_checksum(req, error));
+    if (req->plaintext_write) {
+        return req->plain_expected > CRYPTO_PLAIN_MAX_SINGLE ? (*error = S3_ERR_ENTITY_TOO_LARGE, CORE_TOO_LARGE)
+                                                             : CORE_OK;
+    }
     switch (req->target.op) {
     case S3_OP_PUT_OBJECT:
         return prepare_seal(req, error);
@@ -281,6 +293,24 @@ static enum core_err seal_some(struct proxy_request *req, const uint8_t *data, s
     return CORE_OK;
 }
 
+/*
+ * Forwards an unencrypted body but keeps its last 64 KiB until the whole
+ * body verified, so a failed upload leaves the backend request incomplete.
+ */
+static enum core_err hold_back(struct proxy_request *req, const uint8_t *data, size_t len)
+{
+    size_t held;
+
+    if (evbuffer_add(req->holdback, data, len) != 0) {
+        return CORE_NOMEM;
+    }
+    held = evbuffer_get_length(req->holdback);
+    if (held > CRYPTO_CHUNK_PLAIN_MAX && req->up != NULL) {
+        evbuffer_remove_buffer(req->holdback, proxy_upstream_output(req->up), held - CRYPTO_CHUNK_PLAIN_MAX);
+    }
+    return CORE_OK;
+}
+
 /* Takes plaintext body bytes: checks their length, digests them and seals or buffers them. */
 static enum core_err on_plaintext(void *arg, const uint8_t *data, size_t len)
 {
@@ -300,6 +330,8 @@ static enum core_err on_plaintext(void *arg, const uint8_t *data, size_t len)
     switch (req->body_mode) {
     case PROXY_BODY_SEAL:
         return seal_some(req, data, len);
+    case PROXY_BODY_PLAIN:
+        return hold_back(req, data, len);
     case PROXY_BODY_BUFFER:
         return evbuffer_add(req->small_body, data, len) == 0 ? CORE_OK : CORE_NOMEM;
     default:
@@ -448,6 +480,13 @@ enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *e
     CORE_TRY(verify_body(req, error));
     req->body_verified = true;
 
+    if (req->body_mode == PROXY_BODY_PLAIN) {
+        if (req->up != NULL) {
+            evbuffer_add_buffer(proxy_upstream_output(req->up), req->holdback);
+        }
+        req->upstream_sent_all = true;
+        return CORE_OK;
+    }
     if (req->body_mode == PROXY_BODY_SEAL) {
         /* before its backend request is open, the chunk waits for proxy_forward_send_held */
         if (req->up != NULL && (req->step == PROXY_STEP_DIRECT || req->step == PROXY_STEP_PART)) {
@@ -462,7 +501,7 @@ enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *e
 
     /* a buffered body goes out only now, with a head that carries its verified length and MD5 */
     if (req->body_mode == PROXY_BODY_BUFFER) {
-        if (req->target.op == S3_OP_COMPLETE_MULTIPART_UPLOAD) {
+        if (req->target.op == S3_OP_COMPLETE_MULTIPART_UPLOAD && !req->plaintext_write) {
             CORE_TRY(rewrite_complete(req, error));
             /* the part sizes are checked first; the body waits in small_body */
             req->step = PROXY_STEP_CHECK_PARTS;
@@ -499,6 +538,10 @@ void proxy_body_cleanup(struct proxy_request *req)
     if (req->small_body != NULL) {
         evbuffer_free(req->small_body);
         req->small_body = NULL;
+    }
+    if (req->holdback != NULL) {
+        evbuffer_free(req->holdback);
+        req->holdback = NULL;
     }
     EVP_MD_CTX_free(req->sha256);
     req->sha256 = NULL;

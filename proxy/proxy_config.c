@@ -25,6 +25,7 @@ enum setting_id {
     SET_BACKEND_SECRET_ACCESS_KEY,
     SET_REGION,
     SET_BASE_DOMAINS,
+    SET_PLAINTEXT_PREFIXES,
     SET_ACCESS_KEY_ID,
     SET_SECRET_ACCESS_KEY,
     SET_CREDENTIALS_FILE,
@@ -60,6 +61,10 @@ static const struct setting settings[SET_COUNT] = {
                                        "Required. Secret access key for the backend access key id."},
     [SET_REGION] = {"S3SEAL_REGION", "clients", "region", NULL,
                     "Region clients must sign for (default: the backend region)."},
+    [SET_PLAINTEXT_PREFIXES] = {"S3SEAL_PLAINTEXT_PREFIXES", "policy", "plaintext_prefixes", NULL,
+                                 "Comma-separated BUCKET/PREFIX entries whose new objects are stored WITHOUT "
+                                 "encryption (BUCKET/ alone covers the whole bucket). Default: none, every "
+                                 "write is encrypted."},
     [SET_BASE_DOMAINS] = {"S3SEAL_BASE_DOMAINS", "clients", "base_domains", NULL,
                            "Comma-separated domains for virtual-hosted-style requests: a Host of "
                            "BUCKET.DOMAIN names the bucket. Path-style requests always work."},
@@ -431,6 +436,55 @@ static enum core_err parse_base_domains(struct proxy_config *cfg, const char *va
     return CORE_OK;
 }
 
+/* Parses "bucket/prefix" entries; a bucket is required, the prefix may be empty. */
+static enum core_err parse_plaintext_prefixes(struct proxy_config *cfg, const char *value, char *err,
+                                              size_t err_cap)
+{
+    const char *p = value;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        const char *slash = memchr(p, '/', len);
+        char **grown;
+
+        if (slash == NULL || slash == p) {
+            snprintf(err, err_cap,
+                     "S3SEAL_PLAINTEXT_PREFIXES: invalid entry in '%s'; expected BUCKET/PREFIX, or BUCKET/ for a "
+                     "whole bucket",
+                     value);
+            return CORE_CONFIG;
+        }
+        grown = realloc(cfg->plaintext_prefixes, (cfg->plaintext_prefix_count + 1) * sizeof(*grown));
+        if (grown == NULL) {
+            return CORE_NOMEM;
+        }
+        cfg->plaintext_prefixes = grown;
+        cfg->plaintext_prefixes[cfg->plaintext_prefix_count++] = strndup(p, len);
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return CORE_OK;
+}
+
+bool proxy_config_is_plaintext(const struct proxy_config *cfg, const char *bucket, const char *key,
+                               size_t key_len)
+{
+    size_t bucket_len = strlen(bucket);
+
+    for (size_t i = 0; i < cfg->plaintext_prefix_count; i++) {
+        const char *entry = cfg->plaintext_prefixes[i];
+        size_t prefix_len = strlen(entry) - bucket_len - 1;
+
+        if (strncmp(entry, bucket, bucket_len) == 0 && entry[bucket_len] == '/' && key_len >= prefix_len &&
+            memcmp(key, entry + bucket_len + 1, prefix_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static enum core_err apply_clients(struct proxy_config *cfg, const struct raw_config *raw, char *err,
                                    size_t err_cap)
 {
@@ -439,6 +493,9 @@ static enum core_err apply_clients(struct proxy_config *cfg, const struct raw_co
     cfg->region = strdup(region);
     if (raw->values[SET_BASE_DOMAINS] != NULL) {
         CORE_TRY(parse_base_domains(cfg, raw->values[SET_BASE_DOMAINS], err, err_cap));
+    }
+    if (raw->values[SET_PLAINTEXT_PREFIXES] != NULL) {
+        CORE_TRY(parse_plaintext_prefixes(cfg, raw->values[SET_PLAINTEXT_PREFIXES], err, err_cap));
     }
 
     if ((raw->values[SET_ACCESS_KEY_ID] == NULL) != (raw->values[SET_SECRET_ACCESS_KEY] == NULL)) {
@@ -522,6 +579,10 @@ void proxy_config_free(struct proxy_config *cfg)
     for (size_t i = 0; i < cfg->base_domain_count; i++) {
         free(cfg->base_domains[i]);
     }
+    for (size_t i = 0; i < cfg->plaintext_prefix_count; i++) {
+        free(cfg->plaintext_prefixes[i]);
+    }
+    free(cfg->plaintext_prefixes);
     free(cfg->base_domains);
     free(cfg->key_file);
     free(cfg->tls_cert_file);

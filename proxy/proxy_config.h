@@ -34,6 +34,8 @@ struct proxy_config {
     char *region; /* owned; the region clients sign for */
     char **base_domains; /* owned; hosts under which the bucket is the first label */
     size_t base_domain_count;
+    char **plaintext_prefixes; /* owned; "bucket/prefix" entries whose writes stay unencrypted */
+    size_t plaintext_prefix_count;
     struct proxy_client_credential *clients; /* owned array */
     size_t client_count;
 
@@ -57,6 +59,13 @@ void proxy_config_free(struct proxy_config *cfg);
 
 /* Returns the secret for access_key_id, or NULL when the key id is unknown. */
 const char *proxy_config_find_secret(const struct proxy_config *cfg, const char *access_key_id);
+
+/*
+ * Tells whether an operator rule lets writes to this bucket and key stay
+ * unencrypted. False unless S3SEAL_PLAINTEXT_PREFIXES names them.
+ */
+bool proxy_config_is_plaintext(const struct proxy_config *cfg, const char *bucket, const char *key,
+                               size_t key_len);
 
 /* Writes the description of every setting, for `s3seal serve --help`. */
 void proxy_config_print_help(FILE *out);

@@ -295,6 +295,12 @@ static bool has_reserved_metadata(const struct proxy_request *req)
  */
 static bool check_operation(struct proxy_request *req)
 {
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+
+    if (req->target.key != NULL && req->target.op != S3_OP_COPY_OBJECT &&
+        proxy_config_is_plaintext(cfg, req->target.bucket, req->target.key, req->target.key_len)) {
+        req->plaintext_write = true;
+    }
     switch (req->target.op) {
     case S3_OP_LIST_BUCKETS:
     case S3_OP_CREATE_BUCKET:
@@ -476,7 +482,7 @@ static void request_begin(struct proxy_conn *c)
         proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
         return;
     }
-    if (req->target.op == S3_OP_PUT_OBJECT) {
+    if (req->target.op == S3_OP_PUT_OBJECT && !req->plaintext_write) {
         /* the body waits until s3seal's backend upload exists */
         req->step = PROXY_STEP_CREATE;
         req->body_blocked = true;

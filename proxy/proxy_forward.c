@@ -50,7 +50,8 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
     }
 
     /* s3seal verified these over the plaintext; the backend gets ciphertext, or a buffered body with its own MD5 */
-    if (req->body_mode == PROXY_BODY_SEAL || req->body_mode == PROXY_BODY_BUFFER) {
+    if (req->body_mode == PROXY_BODY_SEAL || req->body_mode == PROXY_BODY_BUFFER ||
+        req->body_mode == PROXY_BODY_PLAIN) {
         if (proxy_header_is(h, "content-md5") || proxy_header_has_prefix(h, "x-amz-checksum-") ||
             proxy_header_is(h, "x-amz-sdk-checksum-algorithm")) {
             return true;
@@ -148,6 +149,8 @@ static uint64_t upstream_body_length(const struct proxy_request *req)
     switch (req->body_mode) {
     case PROXY_BODY_SEAL:
         return crypto_size_encrypted(req->plain_expected);
+    case PROXY_BODY_PLAIN:
+        return req->plain_expected;
     case PROXY_BODY_BUFFER:
         return req->plain_received;
     default:

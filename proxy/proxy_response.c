@@ -16,6 +16,7 @@
 #include "crypto/crypto_envelope.h"
 #include "proxy/proxy.h"
 #include "s3/s3_list.h"
+#include "s3/s3_uri.h"
 
 #define META_VALUE_MAX 2048
 #define META_SLOTS 8
@@ -435,7 +436,7 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
     enum core_err err = CORE_OK;
 
     if (req->step != PROXY_STEP_DIRECT || req->backend_upload_id[0] != '\0' ||
-        req->target.op == S3_OP_CREATE_MULTIPART_UPLOAD) {
+        (req->target.op == S3_OP_CREATE_MULTIPART_UPLOAD && !req->plaintext_write)) {
         bool handled = false;
 
         err = proxy_upload_response_head(req, up, &handled);
@@ -599,10 +600,29 @@ enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data
     }
 }
 
-/* Maps a stored ciphertext size to the plaintext size a client expects. */
-static bool map_size(void *arg, uint64_t stored, uint64_t *plain)
+/*
+ * Maps a stored ciphertext size to the plaintext size a client expects,
+ * except for keys an operator rule keeps unencrypted.
+ */
+static bool map_size(void *arg, const char *key, uint64_t stored, uint64_t *plain)
 {
-    (void)arg;
+    const struct proxy_request *req = arg;
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+
+    if (key != NULL && cfg->plaintext_prefix_count > 0) {
+        char decoded[3 * 1024 + 1];
+        size_t decoded_len = strlen(key);
+        const char *query = memchr(req->s3.target, '?', req->s3.target_len);
+        bool url_encoded = query != NULL && memmem(query, req->s3.target_len - (size_t)(query - req->s3.target),
+                                                   "encoding-type=url", 17) != NULL;
+
+        if (url_encoded && s3_uri_decode(key, strlen(key), decoded, sizeof(decoded), &decoded_len) == CORE_OK) {
+            key = decoded;
+        }
+        if (proxy_config_is_plaintext(cfg, req->target.bucket, key, decoded_len)) {
+            return false;
+        }
+    }
     return crypto_size_decrypted(stored, plain);
 }
 
@@ -614,7 +634,7 @@ static enum core_err finish_list(struct proxy_request *req)
     char *rewritten = NULL;
     size_t rewritten_len = 0;
 
-    CORE_TRY(s3_list_rewrite_sizes(xml ? xml : "", len, map_size, NULL, &rewritten, &rewritten_len));
+    CORE_TRY(s3_list_rewrite_sizes_keyed(xml ? xml : "", len, map_size, req, &rewritten, &rewritten_len));
 
     proxy_response_write_head(out, req, req->up, false, NULL);
     evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", rewritten_len);

@@ -54,6 +54,11 @@ enum core_err proxy_upload_prepare_id(struct proxy_request *req, enum s3_error_c
     const char *query = NULL;
     size_t len = 0;
 
+    /* an unencrypted upload keeps the backend's own upload id */
+    if (req->plaintext_write) {
+        return CORE_OK;
+    }
+
     switch (req->target.op) {
     case S3_OP_ABORT_MULTIPART_UPLOAD:
         /* ListMultipartUploads shows backend ids; aborting needs no key, so accept those too */

@@ -63,17 +63,42 @@ static enum core_err rewrite_size(xmlNode *size, s3_size_map_fn map, void *arg)
     return CORE_OK;
 }
 
-static enum core_err rewrite_entry(xmlNode *entry, s3_size_map_fn map, void *arg)
+/* Adapts a keyed map to the size-only callback for one entry. */
+struct keyed_call {
+    s3_keyed_size_map_fn map;
+    void *arg;
+    const char *key; /* text of the entry's Key element, or NULL */
+};
+
+static bool call_keyed(void *arg, uint64_t stored, uint64_t *client)
 {
-    for (xmlNode *child = entry->children; child; child = child->next) {
-        if (is_element(child, "Size")) {
-            CORE_TRY(rewrite_size(child, map, arg));
-        }
-    }
-    return CORE_OK;
+    struct keyed_call *call = arg;
+
+    return call->map(call->arg, call->key, stored, client);
 }
 
-static enum core_err rewrite_root(xmlNode *root, s3_size_map_fn map, void *arg)
+static enum core_err rewrite_entry(xmlNode *entry, s3_keyed_size_map_fn map, void *arg)
+{
+    struct keyed_call call = {map, arg, NULL};
+    xmlChar *key = NULL;
+    enum core_err err = CORE_OK;
+
+    for (xmlNode *child = entry->children; child; child = child->next) {
+        if (is_element(child, "Key") && key == NULL) {
+            key = xmlNodeGetContent(child);
+        }
+    }
+    call.key = (const char *)key;
+    for (xmlNode *child = entry->children; child && err == CORE_OK; child = child->next) {
+        if (is_element(child, "Size")) {
+            err = rewrite_size(child, call_keyed, &call);
+        }
+    }
+    xmlFree(key);
+    return err;
+}
+
+static enum core_err rewrite_root(xmlNode *root, s3_keyed_size_map_fn map, void *arg)
 {
     const char *entry_name;
 
@@ -118,8 +143,30 @@ static enum core_err serialise(xmlDoc *doc, char **out, size_t *out_len)
     return CORE_OK;
 }
 
+/* Adapts the size-only callback of s3_list_rewrite_sizes to the keyed walk. */
+struct unkeyed_call {
+    s3_size_map_fn map;
+    void *arg;
+};
+
+static bool call_unkeyed(void *arg, const char *key, uint64_t stored, uint64_t *client)
+{
+    struct unkeyed_call *call = arg;
+
+    (void)key;
+    return call->map(call->arg, stored, client);
+}
+
 enum core_err s3_list_rewrite_sizes(const char *xml, size_t len, s3_size_map_fn map, void *arg, char **out,
                                     size_t *out_len)
+{
+    struct unkeyed_call call = {map, arg};
+
+    return s3_list_rewrite_sizes_keyed(xml, len, call_unkeyed, &call, out, out_len);
+}
+
+enum core_err s3_list_rewrite_sizes_keyed(const char *xml, size_t len, s3_keyed_size_map_fn map, void *arg,
+                                          char **out, size_t *out_len)
 {
     enum core_err err = CORE_OK;
     xmlDoc *doc = NULL;

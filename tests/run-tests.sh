@@ -77,6 +77,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/signing.sh || true
     run_stage "$build_dir: integration (objects.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/objects.sh || true
+    run_stage "$build_dir: integration (plaintext.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/plaintext.sh || true
 }
 
 main() {

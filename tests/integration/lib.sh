@@ -100,10 +100,11 @@ testlib_init() {
     export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}"
     export no_proxy=$NO_PROXY
 
-    # s3seal does not support multipart uploads or ranged GETs yet, so the
-    # threshold keeps "aws s3 cp" on one PutObject and one GetObject for
-    # every file used here (at most 1 GiB). max_attempts = 1 makes a failed
-    # request fail the check instead of being retried.
+    # The threshold keeps "aws s3 cp" on one PutObject and one GetObject for
+    # every file used here (at most 1 GiB), which the single-PUT size checks
+    # expect; scripts that test multipart uploads and ranged downloads set
+    # their own. max_attempts = 1 makes a failed request fail the check
+    # instead of being retried.
     cat >"$AWS_CONFIG_FILE" <<CONF
 [default]
 output = json

@@ -170,8 +170,32 @@ static void test_list_rejects_oversized_input(void)
     CHECK(out == NULL);
 }
 
+static bool shrink_unless_open(void *arg, const char *key, uint64_t stored, uint64_t *client)
+{
+    (void)arg;
+    if (key == NULL || strncmp(key, "open/", 5) == 0) {
+        return false;
+    }
+    *client = stored - 1;
+    return true;
+}
+
+static void test_list_keyed_map_sees_keys(void)
+{
+    static const char xml[] = "<ListBucketResult><Contents><Key>open/a</Key><Size>10</Size></Contents>"
+                              "<Contents><Key>sealed/b</Key><Size>10</Size></Contents></ListBucketResult>";
+    char *out = NULL;
+    size_t out_len = 0;
+
+    CHECK(s3_list_rewrite_sizes_keyed(xml, strlen(xml), shrink_unless_open, NULL, &out, &out_len) == CORE_OK);
+    CHECK(out != NULL && strstr(out, "<Key>open/a</Key><Size>10</Size>") != NULL);
+    CHECK(out != NULL && strstr(out, "<Key>sealed/b</Key><Size>9</Size>") != NULL);
+    free(out);
+}
+
 int main(void)
 {
+    RUN_TEST(test_list_keyed_map_sees_keys);
     RUN_TEST(test_list_rewrites_v2_sizes);
     RUN_TEST(test_list_rewrites_version_sizes);
     RUN_TEST(test_list_v1_without_namespace);
