@@ -213,6 +213,7 @@ struct proxy_request {
 
     /* ranged reads */
     struct s3_range range;   /* the client's Range on GetObject and HeadObject */
+    uint32_t part_request;   /* partNumber of a GetObject or HeadObject, 0 when absent */
     enum proxy_fetch fetch;
     int fetch_attempts;
     bool retry_pending;      /* ask the backend again once this response ended */

@@ -18,6 +18,7 @@
 #include "core/core_log.h"
 #include "crypto/crypto_envelope.h"
 #include "proxy/proxy.h"
+#include "s3/s3_multipart.h"
 #include "s3/s3_uri.h"
 
 static void process_input(struct proxy_conn *c);
@@ -288,6 +289,34 @@ static bool has_reserved_metadata(const struct proxy_request *req)
     return false;
 }
 
+/* Reads ?partNumber= of a GetObject or HeadObject; S3 rejects it together with a Range. */
+static bool parse_part_request(struct proxy_request *req, bool has_range)
+{
+    const char *query = memchr(req->s3.target, '?', req->s3.target_len);
+    char value[16];
+    char *end = NULL;
+    unsigned long number;
+
+    if (query == NULL ||
+        !s3_query_get(query + 1, req->s3.target_len - (size_t)(query + 1 - req->s3.target), "partNumber", value,
+                      sizeof(value))) {
+        return true;
+    }
+    number = strtoul(value, &end, 10);
+    if (value[0] == '\0' || *end != '\0' || number < 1 || number > 10000) {
+        proxy_conn_send_error(req, S3_ERR_INVALID_ARGUMENT, "partNumber must be a number from 1 to 10000", NULL,
+                              0);
+        return false;
+    }
+    if (has_range) {
+        proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST, "a Range header and partNumber cannot be combined",
+                              NULL, 0);
+        return false;
+    }
+    req->part_request = (uint32_t)number;
+    return true;
+}
+
 /*
  * Decides what s3seal does with an operation: forward it unchanged, encrypt
  * its body, or refuse it because it would store or reveal data in a way
@@ -322,9 +351,16 @@ static bool check_operation(struct proxy_request *req)
         if (range != NULL) {
             s3_range_parse(range->value, range->value_len, &req->range);
         }
+        if (!parse_part_request(req, range != NULL)) {
+            return false;
+        }
         /* the plaintext size is not known yet, so ask for the chunks that cover the range */
         if (req->target.op == S3_OP_GET_OBJECT && range != NULL) {
             req->fetch = req->range.kind != S3_RANGE_NONE ? PROXY_FETCH_CHUNKS : PROXY_FETCH_WHOLE;
+        }
+        /* a part of an encrypted object is found by s3seal, so the backend is asked for the whole */
+        if (req->target.op == S3_OP_GET_OBJECT && req->part_request != 0) {
+            req->fetch = PROXY_FETCH_WHOLE;
         }
         return true;
     }

@@ -218,7 +218,8 @@ static bool is_presign_parameter(const char *name, size_t len)
     return false;
 }
 
-static void drop_presign_parameters(const char *query, size_t len, char *out, size_t cap, size_t *out_len)
+static void drop_presign_parameters(const char *query, size_t len, bool drop_part_number, char *out, size_t cap,
+                                    size_t *out_len)
 {
     size_t pos = 0;
     size_t used = 0;
@@ -229,7 +230,10 @@ static void drop_presign_parameters(const char *query, size_t len, char *out, si
         const char *eq = memchr(query + pos, '=', end - pos);
         size_t name_len = eq != NULL ? (size_t)(eq - (query + pos)) : end - pos;
 
-        if (!is_presign_parameter(query + pos, name_len) && used + (end - pos) + 1 < cap) {
+        bool part_number = name_len == 10 && memcmp(query + pos, "partNumber", 10) == 0;
+
+        if (!is_presign_parameter(query + pos, name_len) && !(drop_part_number && part_number) &&
+            used + (end - pos) + 1 < cap) {
             if (used > 0) {
                 out[used++] = '&';
             }
@@ -369,7 +373,12 @@ static enum core_err canonical_target(const struct proxy_request *req, struct up
     if (req->step != PROXY_STEP_DIRECT) {
         CORE_TRY(step_query(req, filtered, sizeof(filtered), &filtered_len));
     } else if (question != NULL) {
-        drop_presign_parameters(question + 1, query_len, filtered, sizeof(filtered), &filtered_len);
+        /* s3seal serves a part of an encrypted object itself; only a plaintext object's goes through */
+        bool drop_part_number = req->part_request != 0 &&
+                                (req->target.op == S3_OP_HEAD_OBJECT || req->fetch != PROXY_FETCH_DIRECT);
+
+        drop_presign_parameters(question + 1, query_len, drop_part_number, filtered, sizeof(filtered),
+                                &filtered_len);
         if (req->backend_upload_id[0] != '\0') {
             static __thread char replaced[URI_MAX];
 

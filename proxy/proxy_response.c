@@ -359,6 +359,32 @@ static enum core_err head_object(struct proxy_request *req, struct proxy_upstrea
     return CORE_OK;
 }
 
+/*
+ * Checks a partNumber read of an encrypted object. An object s3seal wrote
+ * with one PutObject has exactly one part, the whole object. A client's
+ * multipart object has parts whose plaintext sizes s3seal does not record,
+ * so such reads are refused instead of answered with the wrong bytes.
+ */
+static bool part_available(struct proxy_request *req, struct proxy_upstream *up,
+                           const struct crypto_envelope *env)
+{
+    if (req->part_request == 0) {
+        return true;
+    }
+    if (env->multipart) {
+        /* TODO: partNumber reads of multipart objects need a part layout, which format version 1 does not store. */
+        up->failure = S3_ERR_NOT_IMPLEMENTED;
+        snprintf(req->pending_message, sizeof(req->pending_message),
+                 "partNumber reads of multipart objects are not supported by s3seal; use ranges");
+        return false;
+    }
+    if (req->part_request > 1) {
+        up->failure = S3_ERR_INVALID_PART_NUMBER;
+        return false;
+    }
+    return true;
+}
+
 /* Drops this response and asks the backend again with the given fetch. */
 static enum core_err retry_with(struct proxy_request *req, enum proxy_fetch fetch)
 {
@@ -404,6 +430,9 @@ static enum core_err head_get_object(struct proxy_request *req, struct proxy_ups
         if (!present && (found || req->status == 416)) {
             /* a plaintext object: let the backend apply or ignore the client's range itself */
             return retry_with(req, PROXY_FETCH_DIRECT);
+        }
+        if (present && !part_available(req, up, env)) {
+            return CORE_CLIENT;
         }
         if (present) {
             req->response_mode = PROXY_RESPONSE_OPEN;
@@ -455,6 +484,8 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
 
     if (req->target.op == S3_OP_GET_OBJECT) {
         err = head_get_object(req, up, &env, present);
+    } else if (req->target.op == S3_OP_HEAD_OBJECT && present && !part_available(req, up, &env)) {
+        err = CORE_CLIENT;
     } else if (req->target.op == S3_OP_HEAD_OBJECT && present) {
         /* HEAD is served from the envelope and the stored size alone, without a KMS call */
         if (!plaintext_size(req, up, &env, &size)) {

@@ -240,10 +240,11 @@ static void process_input(struct proxy_upstream *up)
             enum s3_error_code code = up->failure != S3_ERR_NONE ? up->failure : S3_ERR_UPSTREAM_UNAVAILABLE;
 
             up->in_parser = false;
-            if (code == S3_ERR_INVALID_RANGE) {
+            if (code == S3_ERR_INVALID_RANGE || code == S3_ERR_INVALID_PART_NUMBER || code == S3_ERR_NOT_IMPLEMENTED) {
                 /* a response of s3seal's own, not a backend failure */
                 proxy_upstream_release(up, false);
-                proxy_conn_send_error(req, code, NULL, NULL, 0);
+                proxy_conn_send_error(req, code, req->pending_message[0] != '\0' ? req->pending_message : NULL,
+                                      NULL, 0);
                 return;
             }
             fail_request(up, code, err == HPE_USER || err == HPE_CB_HEADERS_COMPLETE ? "response rejected" : llhttp_errno_name(err));

@@ -71,6 +71,7 @@ enum s3_error_code {
     S3_ERR_INVALID_PART,   /* 400 InvalidPart */
     S3_ERR_INVALID_PART_ORDER, /* 400 InvalidPartOrder */
     S3_ERR_NO_SUCH_KEY,        /* 404 NoSuchKey */
+    S3_ERR_INVALID_PART_NUMBER, /* 416 InvalidPartNumber */
     S3_ERR_COUNT /* number of codes; not a code */
 };
 
