@@ -135,6 +135,25 @@ struct proxy_copy {
     uint32_t part_count;
     uint32_t parts_done;
     char (*part_etags)[80];          /* owned; one per part copied */
+
+    /*
+     * A source s3seal reads itself and seals again under the destination's
+     * key: an object s3seal did not encrypt, or the part of an UploadPartCopy.
+     */
+    bool read_through;
+    bool source_encrypted;
+    bool source_multi;
+    uint64_t source_first;           /* plaintext range of the source to copy */
+    uint64_t source_last;
+    struct crypto_stream source_open; /* owned */
+    struct crypto_multi_open source_multi_open; /* owned */
+    uint8_t *source_cipher;          /* owned; one ciphertext chunk of the source */
+    uint8_t *source_plain;           /* owned; its plaintext */
+    size_t source_fill;
+    size_t source_chunk_len;
+    uint64_t source_skip_cipher;
+    uint64_t source_skip_plain;
+    uint64_t source_remaining;
 };
 
 /* How a GetObject with a Range header is fetched from the backend. */
@@ -209,6 +228,7 @@ struct proxy_request {
 
     /* upstream side */
     struct proxy_upstream *up; /* owned while the request runs */
+    struct proxy_upstream *source_up; /* owned; reads a copy source through s3seal */
     bool upstream_sent_all;    /* every request byte is queued to the backend */
 
     /* ranged reads */
@@ -273,6 +293,7 @@ struct proxy_upstream {
     bool in_parser;
     bool paused_for_client;
     bool release_pending; /* released inside a parser callback; finished after llhttp_execute */
+    bool is_source;       /* reads the source of a copy; its body feeds the request's sealing */
     bool release_reusable;
     enum s3_error_code failure; /* set by a parser callback that gave up on the response */
 };
@@ -306,6 +327,7 @@ void proxy_add_date_header(struct evbuffer *out);
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;
 void proxy_forward_retry(struct proxy_request *req);
 void proxy_forward_send_held(struct proxy_request *req);
+enum core_err proxy_forward_source(struct proxy_request *req) CORE_WARN_UNUSED;
 const char *proxy_forward_method(const struct proxy_request *req);
 
 /* proxy_copy.c */
@@ -313,6 +335,11 @@ enum core_err proxy_copy_prepare(struct proxy_request *req, enum s3_error_code *
 enum core_err proxy_copy_source_head(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;
 enum core_err proxy_copy_part_finish(struct proxy_request *req, const char *xml, size_t len) CORE_WARN_UNUSED;
 enum core_err proxy_copy_result(struct proxy_request *req) CORE_WARN_UNUSED;
+enum core_err proxy_copy_read_head(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;
+enum core_err proxy_copy_read_body(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
+enum core_err proxy_copy_read_finish(struct proxy_request *req) CORE_WARN_UNUSED;
+enum core_err proxy_copy_part_result(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;
+void proxy_copy_start_read(struct proxy_request *req);
 void proxy_copy_free(struct proxy_copy *copy);
 
 /* proxy_upload.c */
@@ -334,6 +361,8 @@ enum core_err proxy_body_feed(struct proxy_request *req, const uint8_t *data, si
                               enum s3_error_code *error) CORE_WARN_UNUSED;
 enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
 void proxy_body_cleanup(struct proxy_request *req);
+enum core_err proxy_body_plaintext(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
+enum core_err proxy_body_prepare_copy(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
 
 /* proxy_upstream.c */
 enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_request *req,

@@ -339,6 +339,27 @@ static enum core_err on_plaintext(void *arg, const uint8_t *data, size_t len)
     }
 }
 
+enum core_err proxy_body_plaintext(struct proxy_request *req, const uint8_t *data, size_t len)
+{
+    return on_plaintext(req, data, len);
+}
+
+/*
+ * Prepares sealing for a copy that s3seal reads itself: plain_expected
+ * bytes of the source become the body. UploadPartCopy seals under the
+ * destination upload's key; CopyObject of a plaintext source gets a fresh
+ * data key and envelope like a PutObject.
+ */
+enum core_err proxy_body_prepare_copy(struct proxy_request *req, enum s3_error_code *error)
+{
+    req->body_mode = PROXY_BODY_SEAL;
+    if (req->target.op == S3_OP_UPLOAD_PART_COPY) {
+        CORE_TRY(prepare_buffers(req, error));
+        return proxy_upload_prepare_part(req, error);
+    }
+    return prepare_seal(req, error);
+}
+
 enum core_err proxy_body_feed(struct proxy_request *req, const uint8_t *data, size_t len,
                               enum s3_error_code *error)
 {

@@ -65,6 +65,9 @@ static void request_free(struct proxy_request *req)
         proxy_upstream_release(req->up, false);
         req->up = NULL;
     }
+    if (req->source_up != NULL) {
+        proxy_upstream_release(req->source_up, false);
+    }
     proxy_body_cleanup(req);
     proxy_response_cleanup(req);
     proxy_upload_cleanup(req);
@@ -183,6 +186,9 @@ void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, c
     if (req->up != NULL) {
         proxy_upstream_release(req->up, false);
         req->up = NULL;
+    }
+    if (req->source_up != NULL) {
+        proxy_upstream_release(req->source_up, false);
     }
 
     /* a backend upload s3seal opened for this request goes away before the client hears of the failure */
@@ -365,6 +371,7 @@ static bool check_operation(struct proxy_request *req)
         return true;
     }
     case S3_OP_UPLOAD_PART:
+    case S3_OP_UPLOAD_PART_COPY:
     case S3_OP_COMPLETE_MULTIPART_UPLOAD:
     case S3_OP_ABORT_MULTIPART_UPLOAD:
     case S3_OP_LIST_PARTS:
@@ -523,7 +530,8 @@ static void request_begin(struct proxy_conn *c)
         req->step = PROXY_STEP_CREATE;
         req->body_blocked = true;
     }
-    if (req->target.op == S3_OP_COPY_OBJECT && proxy_copy_prepare(req, &error) != CORE_OK) {
+    if ((req->target.op == S3_OP_COPY_OBJECT || req->target.op == S3_OP_UPLOAD_PART_COPY) &&
+        proxy_copy_prepare(req, &error) != CORE_OK) {
         proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
         return;
     }

@@ -29,6 +29,12 @@ void proxy_copy_free(struct proxy_copy *copy)
     free(copy->copy_source);
     free(copy->part_etags);
     proxy_head_cleanup(&copy->source_head);
+    crypto_stream_cleanup(&copy->source_open);
+    crypto_multi_open_cleanup(&copy->source_multi_open);
+    free(copy->source_cipher);
+    if (copy->source_plain != NULL) {
+        OPENSSL_clear_free(copy->source_plain, CRYPTO_CHUNK_PLAIN_MAX);
+    }
     free(copy);
 }
 
@@ -118,7 +124,7 @@ enum core_err proxy_copy_prepare(struct proxy_request *req, enum s3_error_code *
     CORE_TRY(format_copy_source(copy));
 
     /* S3 API, CopyObject: a copy onto itself must change something, which only REPLACE does */
-    if (!copy->replace_metadata && copy->source_version[0] == '\0' &&
+    if (req->target.op == S3_OP_COPY_OBJECT && !copy->replace_metadata && copy->source_version[0] == '\0' &&
         strcmp(copy->source_bucket, req->target.bucket) == 0 && copy->source_key_len == req->target.key_len &&
         memcmp(copy->source_key, req->target.key, req->target.key_len) == 0) {
         *error = S3_ERR_INVALID_REQUEST;
@@ -208,6 +214,9 @@ static enum core_err plan_parts(struct proxy_copy *copy, const struct proxy_upst
     return copy->part_etags != NULL ? CORE_OK : CORE_NOMEM;
 }
 
+static enum core_err setup_read(struct proxy_request *req, struct proxy_upstream *up,
+                                const struct crypto_envelope *env);
+
 enum core_err proxy_copy_source_head(struct proxy_request *req, struct proxy_upstream *up)
 {
     static __thread struct crypto_envelope env;
@@ -231,10 +240,10 @@ enum core_err proxy_copy_source_head(struct proxy_request *req, struct proxy_ups
         fail_with(req, S3_ERR_OBJECT_INTEGRITY, "the copy source has a malformed envelope");
         return CORE_OK;
     }
-    if (!present) {
-        /* TODO: copying an object s3seal did not write needs it read, encrypted and written; refused until then. */
-        fail_with(req, S3_ERR_NOT_IMPLEMENTED, "copying an object that s3seal did not encrypt is not supported");
-        return CORE_OK;
+    if (req->target.op == S3_OP_UPLOAD_PART_COPY || !present) {
+        err = setup_read(req, up, present ? &env : NULL);
+        OPENSSL_cleanse(&env, sizeof(env));
+        return err;
     }
 
     err = rewrap(req, &env);
@@ -249,6 +258,298 @@ enum core_err proxy_copy_source_head(struct proxy_request *req, struct proxy_ups
     CORE_TRY(plan_parts(req->copy, up));
     req->next_step = PROXY_STEP_CREATE;
     req->retry_pending = true;
+    return CORE_OK;
+}
+
+/* Reads "bytes=first-last" of x-amz-copy-source-range; absent means the whole source. */
+static bool copy_source_range(const struct proxy_request *req, uint64_t size, uint64_t *first, uint64_t *last)
+{
+    const struct s3_header *h = proxy_head_find(&req->head, "x-amz-copy-source-range");
+    char text[80];
+    int used = 0;
+
+    if (h == NULL) {
+        if (size == 0) {
+            *first = 1;
+            *last = 0; /* an empty range: nothing to read */
+            return true;
+        }
+        *first = 0;
+        *last = size - 1;
+        return true;
+    }
+    if (h->value_len >= sizeof(text)) {
+        return false;
+    }
+    memcpy(text, h->value, h->value_len);
+    text[h->value_len] = '\0';
+    return sscanf(text, "bytes=%" SCNu64 "-%" SCNu64 "%n", first, last, &used) == 2 &&
+           (size_t)used == h->value_len && *first <= *last && *last < size;
+}
+
+/* Unwraps the source's data key and starts decrypting the source at the chunk that holds its first byte. */
+static enum core_err start_source_decrypt(struct proxy_request *req, const struct crypto_envelope *env)
+{
+    struct proxy_copy *copy = req->copy;
+    uint8_t dek[KMS_DEK_LEN];
+    uint8_t context[2200];
+    size_t context_len = 0;
+    uint64_t chunk = copy->source_first / CRYPTO_CHUNK_PLAIN_MAX;
+    enum core_err err;
+
+    CORE_TRY(crypto_wrap_context(copy->source_bucket, strlen(copy->source_bucket), copy->source_key,
+                                 copy->source_key_len, context, sizeof(context), &context_len));
+    err = kms_unwrap(req->conn->worker->kms, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek);
+    if (err == CORE_OK) {
+        err = crypto_envelope_verify(env, dek, copy->source_bucket, strlen(copy->source_bucket),
+                                     copy->source_key, copy->source_key_len);
+    }
+    if (err == CORE_OK && env->multipart) {
+        copy->source_multi = true;
+        err = crypto_multi_open_init(&copy->source_multi_open, dek, chunk == 0);
+    } else if (err == CORE_OK) {
+        err = crypto_stream_open_init(&copy->source_open, dek, 0, env->plain_len, chunk);
+    }
+    OPENSSL_cleanse(dek, sizeof(dek));
+    return err;
+}
+
+/*
+ * Prepares a copy that s3seal reads itself: UploadPartCopy, whose part is
+ * sealed under the destination upload's key, and CopyObject of an object
+ * s3seal did not write, which is encrypted on the way.
+ */
+static enum core_err setup_read(struct proxy_request *req, struct proxy_upstream *up,
+                                const struct crypto_envelope *env)
+{
+    struct proxy_copy *copy = req->copy;
+    enum s3_error_code error = S3_ERR_NONE;
+    uint64_t stored = 0;
+    uint64_t size = 0;
+
+    CORE_TRY(plan_parts(copy, up));
+    stored = copy->stored_size;
+    if (env != NULL && !env->multipart) {
+        size = env->plain_len;
+    } else if (env != NULL) {
+        if (!crypto_size_decrypted(stored, &size)) {
+            fail_with(req, S3_ERR_OBJECT_INTEGRITY, "the copy source has an invalid stored size");
+            return CORE_OK;
+        }
+    } else {
+        size = stored;
+    }
+    if (!copy_source_range(req, size, &copy->source_first, &copy->source_last)) {
+        fail_with(req, S3_ERR_INVALID_ARGUMENT, "x-amz-copy-source-range is not a range within the source");
+        return CORE_OK;
+    }
+
+    copy->read_through = true;
+    copy->source_encrypted = env != NULL;
+    copy->part_count = 1;
+    copy->source_remaining = copy->source_last + 1 - copy->source_first;
+    req->plain_expected = copy->source_remaining;
+    copy->source_cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
+    copy->source_plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
+    CORE_ENSURE(copy->source_cipher != NULL && copy->source_plain != NULL, CORE_NOMEM);
+    if (env != NULL && copy->source_remaining > 0 && start_source_decrypt(req, env) != CORE_OK) {
+        fail_with(req, S3_ERR_OBJECT_INTEGRITY, "the copy source failed verification");
+        return CORE_OK;
+    }
+    if (proxy_body_prepare_copy(req, &error) != CORE_OK) {
+        fail_with(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL);
+        return CORE_OK;
+    }
+    req->next_step = req->target.op == S3_OP_UPLOAD_PART_COPY ? PROXY_STEP_DIRECT : PROXY_STEP_CREATE;
+    req->retry_pending = true;
+    return CORE_OK;
+}
+
+void proxy_copy_start_read(struct proxy_request *req)
+{
+    enum s3_error_code error = S3_ERR_NONE;
+
+    if (req->copy->source_remaining == 0) {
+        /* an empty source: the body is complete before it began */
+        req->body_done = true;
+        if (proxy_body_finish(req, &error) != CORE_OK) {
+            proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        }
+        return;
+    }
+    if (proxy_forward_source(req) != CORE_OK) {
+        proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "cannot read the copy source", NULL, 0);
+    }
+}
+
+enum core_err proxy_copy_read_head(struct proxy_request *req, struct proxy_upstream *up)
+{
+    struct proxy_copy *copy = req->copy;
+    const struct s3_header *range = proxy_head_find(&up->head, "content-range");
+    uint64_t offset = 0;
+    uint64_t first = copy->source_first;
+    uint64_t chunk = first / CRYPTO_CHUNK_PLAIN_MAX;
+
+    if (up->parser.status_code == 412) {
+        up->failure = S3_ERR_PRECONDITION_FAILED;
+        return CORE_CLIENT;
+    }
+    if (up->parser.status_code != 200 && up->parser.status_code != 206) {
+        up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
+        return CORE_UPSTREAM;
+    }
+    if (up->parser.status_code == 206) {
+        char text[80];
+
+        if (range == NULL || range->value_len >= sizeof(text)) {
+            up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
+            return CORE_UPSTREAM;
+        }
+        memcpy(text, range->value, range->value_len);
+        text[range->value_len] = '\0';
+        if (sscanf(text, "bytes %" SCNu64 "-", &offset) != 1) {
+            up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
+            return CORE_UPSTREAM;
+        }
+    }
+
+    /* bytes of the response before the first chunk, or before the first byte of a plaintext range */
+    first = copy->source_encrypted ? chunk * CRYPTO_CHUNK_CIPHER_MAX : copy->source_first;
+    if (first < offset) {
+        up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
+        return CORE_UPSTREAM;
+    }
+    copy->source_skip_cipher = first - offset;
+    copy->source_skip_plain = copy->source_encrypted ? copy->source_first - chunk * CRYPTO_CHUNK_PLAIN_MAX : 0;
+    return CORE_OK;
+}
+
+/* Passes plaintext of the source on to the sealing of the destination, within the copied range. */
+static enum core_err emit_source(struct proxy_request *req, const uint8_t *plain, size_t len)
+{
+    struct proxy_copy *copy = req->copy;
+    size_t skip = copy->source_skip_plain < len ? (size_t)copy->source_skip_plain : len;
+    size_t n = len - skip;
+
+    copy->source_skip_plain -= skip;
+    if (n > copy->source_remaining) {
+        n = (size_t)copy->source_remaining;
+    }
+    copy->source_remaining -= n;
+    return n > 0 ? proxy_body_plaintext(req, plain + skip, n) : CORE_OK;
+}
+
+static size_t next_source_len(const struct proxy_copy *copy)
+{
+    if (!copy->source_multi) {
+        return crypto_stream_next_cipher_len(&copy->source_open);
+    }
+    return copy->source_chunk_len != 0 ? copy->source_chunk_len : CRYPTO_CHUNK_HEADER_LEN;
+}
+
+static enum core_err open_source_chunk(struct proxy_copy *copy, size_t len, size_t *opened)
+{
+    if (copy->source_multi) {
+        return crypto_multi_open_chunk(&copy->source_multi_open, copy->source_cipher, len, copy->source_plain,
+                                       CRYPTO_CHUNK_PLAIN_MAX, opened);
+    }
+    return crypto_stream_open_chunk(&copy->source_open, copy->source_cipher, len, copy->source_plain,
+                                    CRYPTO_CHUNK_PLAIN_MAX, opened);
+}
+
+/* Verifies and decrypts source chunks; stops once the range is complete. */
+static enum core_err read_encrypted(struct proxy_request *req, const uint8_t *data, size_t len)
+{
+    struct proxy_copy *copy = req->copy;
+
+    while (len > 0 && copy->source_remaining > 0) {
+        size_t want = next_source_len(copy);
+        size_t take;
+        size_t opened = 0;
+
+        if (want == 0) {
+            return CORE_CRYPTO;
+        }
+        take = want - copy->source_fill < len ? want - copy->source_fill : len;
+        memcpy(copy->source_cipher + copy->source_fill, data, take);
+        copy->source_fill += take;
+        data += take;
+        len -= take;
+        if (copy->source_fill < want) {
+            break;
+        }
+        if (copy->source_multi && copy->source_chunk_len == 0) {
+            CORE_TRY(crypto_multi_chunk_len(copy->source_cipher, &copy->source_chunk_len));
+            continue;
+        }
+        copy->source_fill = 0;
+        copy->source_chunk_len = 0;
+        CORE_TRY(open_source_chunk(copy, want, &opened));
+        CORE_TRY(emit_source(req, copy->source_plain, opened));
+    }
+    return CORE_OK;
+}
+
+enum core_err proxy_copy_read_body(struct proxy_request *req, const uint8_t *data, size_t len)
+{
+    struct proxy_copy *copy = req->copy;
+    size_t skip = copy->source_skip_cipher < len ? (size_t)copy->source_skip_cipher : len;
+
+    copy->source_skip_cipher -= skip;
+    data += skip;
+    len -= skip;
+    if (copy->source_encrypted) {
+        return read_encrypted(req, data, len);
+    }
+    return emit_source(req, data, len);
+}
+
+enum core_err proxy_copy_read_finish(struct proxy_request *req)
+{
+    enum s3_error_code error = S3_ERR_NONE;
+
+    if (req->copy->source_remaining != 0) {
+        core_log(CORE_LOG_ERROR, "proxy", "copy source ended early or failed verification r=%s", req->id);
+        return CORE_CRYPTO;
+    }
+    req->body_done = true;
+    if (proxy_body_finish(req, &error) != CORE_OK) {
+        req->pending_error = error;
+        return CORE_INTERNAL;
+    }
+    return CORE_OK;
+}
+
+/* Answers a client's UploadPartCopy once the destination part is stored. */
+enum core_err proxy_copy_part_result(struct proxy_request *req, struct proxy_upstream *up)
+{
+    const struct s3_header *etag = proxy_head_find(&up->head, "etag");
+    struct evbuffer *out = proxy_conn_output(req->conn);
+    char modified[32];
+    char *body = NULL;
+    int body_len;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    CORE_ENSURE(etag != NULL, CORE_UPSTREAM);
+    gmtime_r(&now, &tm);
+    strftime(modified, sizeof(modified), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    body_len = asprintf(&body,
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyPartResult "
+                        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>%s</LastModified>"
+                        "<ETag>%.*s</ETag></CopyPartResult>",
+                        modified, (int)etag->value_len, etag->value);
+    CORE_ENSURE(body_len >= 0, CORE_NOMEM);
+
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
+    proxy_response_add_encryption_header(out);
+    proxy_add_date_header(out);
+    evbuffer_add_printf(out, "Content-Length: %d\r\nConnection: %s\r\n\r\n", body_len,
+                        req->keep_alive ? "keep-alive" : "close");
+    evbuffer_add(out, body, (size_t)body_len);
+    free(body);
+    req->response_started = true;
+    req->response_mode = PROXY_RESPONSE_DISCARD;
     return CORE_OK;
 }
 

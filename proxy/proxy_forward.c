@@ -59,7 +59,7 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
     }
 
     /* s3seal runs a copy itself: a HEAD of the source, then an upload that copies its parts */
-    if (req->target.op == S3_OP_COPY_OBJECT &&
+    if ((req->target.op == S3_OP_COPY_OBJECT || req->target.op == S3_OP_UPLOAD_PART_COPY) &&
         (proxy_header_has_prefix(h, "x-amz-copy-source") || proxy_header_is(h, "x-amz-metadata-directive") ||
          proxy_header_is(h, "x-amz-tagging-directive"))) {
         return true;
@@ -517,6 +517,75 @@ static enum core_err add_copy_headers(const struct proxy_request *req, struct he
         snprintf(range, range_cap, "bytes=%" PRIu64 "-%" PRIu64, first, last);
         CORE_TRY(add_header(list, "x-amz-copy-source-range", range));
     }
+    return CORE_OK;
+}
+
+/*
+ * Opens the GET of a copy source that s3seal reads itself, on a connection
+ * of its own next to the destination request: for an encrypted source the
+ * chunks that cover the range, otherwise the range itself. If-Match pins the
+ * version whose envelope the HEAD read.
+ */
+enum core_err proxy_forward_source(struct proxy_request *req)
+{
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_copy *copy = req->copy;
+    static __thread struct upstream_target t;
+    static __thread char scratch[URI_MAX];
+    struct header_list list = {.count = 0};
+    enum proxy_step step = req->step;
+    char amz_date[17];
+    char range[64];
+    char authorization[1024];
+    uint64_t chunk = 0;
+    uint64_t first = copy->source_first;
+    uint64_t last = copy->source_last;
+    enum core_err err;
+
+    if (copy->source_encrypted) {
+        crypto_range_map(copy->source_first, copy->source_last, &chunk, &first, &last);
+    }
+    snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, first, last);
+    s3_sigv4_amz_date(time(NULL), amz_date);
+
+    /* the source's path and versionId are built like the HEAD that read its envelope */
+    req->step = PROXY_STEP_COPY_HEAD;
+    err = source_target(req, &t, scratch, sizeof(scratch));
+    req->step = step;
+    CORE_TRY(err);
+
+    CORE_TRY(add_header(&list, "host", cfg->backend_host_header));
+    CORE_TRY(add_header(&list, "x-amz-date", amz_date));
+    CORE_TRY(add_header(&list, "x-amz-content-sha256", EMPTY_SHA256));
+    CORE_TRY(add_header(&list, "range", range));
+    CORE_TRY(add_header(&list, "if-match", copy->source_etag));
+    {
+        const struct s3_sign_params p = {
+            .method = "GET",
+            .canonical_uri = t.path,
+            .canonical_query = t.query,
+            .headers = list.items,
+            .header_count = list.count,
+            .payload_hash = EMPTY_SHA256,
+            .region = cfg->backend_region,
+            .service = "s3",
+            .access_key_id = cfg->backend_access_key_id,
+            .secret_access_key = cfg->backend_secret_access_key,
+            .amz_date = amz_date,
+        };
+
+        CORE_TRY(s3_sigv4_sign(&p, authorization, sizeof(authorization)));
+    }
+
+    CORE_TRY(proxy_upstream_acquire(req->conn->worker, req, &req->source_up));
+    req->source_up->is_source = true;
+    evbuffer_add_printf(proxy_upstream_output(req->source_up), "GET %.*s%s%.*s HTTP/1.1\r\n", (int)t.path_len,
+                        t.path, t.query_len ? "?" : "", (int)t.query_len, t.query);
+    for (size_t i = 0; i < list.count; i++) {
+        evbuffer_add_printf(proxy_upstream_output(req->source_up), "%.*s: %.*s\r\n", (int)list.items[i].name_len,
+                            list.items[i].name, (int)list.items[i].value_len, list.items[i].value);
+    }
+    evbuffer_add_printf(proxy_upstream_output(req->source_up), "Authorization: %s\r\n\r\n", authorization);
     return CORE_OK;
 }
 

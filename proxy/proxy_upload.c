@@ -230,6 +230,11 @@ void proxy_upload_next(struct proxy_request *req)
         proxy_forward_send_held(req);
         proxy_conn_resume_reading(req->conn);
     }
+    /* a copy s3seal reads itself feeds the request that was just opened */
+    if (req->copy != NULL && req->copy->read_through &&
+        (step == PROXY_STEP_PART || (step == PROXY_STEP_DIRECT && req->target.op == S3_OP_UPLOAD_PART_COPY))) {
+        proxy_copy_start_read(req);
+    }
 }
 
 bool proxy_upload_abort_instead(struct proxy_request *req)
@@ -305,6 +310,9 @@ enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy
         }
         memcpy(req->part_etag, etag->value, etag->value_len);
         req->part_etag[etag->value_len] = '\0';
+        if (req->copy != NULL && req->copy->part_etags != NULL) {
+            memcpy(req->copy->part_etags[0], req->part_etag, etag->value_len + 1);
+        }
         req->response_mode = PROXY_RESPONSE_DISCARD;
         req->next_step = PROXY_STEP_COMPLETE;
         req->retry_pending = true;
@@ -327,6 +335,10 @@ enum core_err proxy_upload_response_head(struct proxy_request *req, struct proxy
         return CORE_OK;
     default:
         break;
+    }
+
+    if (ok && req->target.op == S3_OP_UPLOAD_PART_COPY) {
+        return proxy_copy_part_result(req, up);
     }
 
     /* a client's own multipart operations whose responses contain upload ids or sizes */
@@ -365,7 +377,7 @@ static enum core_err finish_create(struct proxy_request *req)
                  req->id);
         return CORE_UPSTREAM;
     }
-    req->next_step = req->copy != NULL ? PROXY_STEP_PART_COPY : PROXY_STEP_PART;
+    req->next_step = req->copy != NULL && !req->copy->read_through ? PROXY_STEP_PART_COPY : PROXY_STEP_PART;
     req->retry_pending = true;
     return CORE_OK;
 }

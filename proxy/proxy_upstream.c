@@ -52,6 +52,10 @@ void proxy_upstream_release(struct proxy_upstream *up, bool reusable)
     if (up->req != NULL && up->req->up == up) {
         up->req->up = NULL;
     }
+    if (up->req != NULL && up->req->source_up == up) {
+        up->req->source_up = NULL;
+    }
+    up->is_source = false;
     up->req = NULL;
     if (up->in_parser) {
         up->release_pending = true;
@@ -133,6 +137,9 @@ static int on_headers_complete(llhttp_t *p)
         return -1;
     }
     proxy_head_finish(&up->head);
+    if (up->is_source) {
+        return proxy_copy_read_head(req, up) == CORE_OK ? 0 : -1;
+    }
     req->status = p->status_code;
     if (proxy_response_head(req, up) != CORE_OK) {
         if (up->failure == S3_ERR_NONE) {
@@ -148,7 +155,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct proxy_upstream *up = p->data;
 
-    if (up->req == NULL || proxy_response_body(up->req, (const uint8_t *)at, len) != CORE_OK) {
+    enum core_err err = CORE_INTERNAL;
+
+    if (up->req != NULL) {
+        err = up->is_source ? proxy_copy_read_body(up->req, (const uint8_t *)at, len)
+                            : proxy_response_body(up->req, (const uint8_t *)at, len);
+    }
+    if (err != CORE_OK) {
         if (up->failure == S3_ERR_NONE) {
             up->failure = S3_ERR_OBJECT_INTEGRITY;
         }
@@ -160,7 +173,11 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_message_complete(llhttp_t *p)
 {
     struct proxy_upstream *up = p->data;
-    enum core_err err = up->req != NULL ? proxy_response_finish(up->req) : CORE_INTERNAL;
+    enum core_err err = CORE_INTERNAL;
+
+    if (up->req != NULL) {
+        err = up->is_source ? proxy_copy_read_finish(up->req) : proxy_response_finish(up->req);
+    }
 
     if (err != CORE_OK) {
         if (up->failure == S3_ERR_NONE) {
@@ -177,9 +194,14 @@ static int on_message_complete(llhttp_t *p)
 static void complete_response(struct proxy_upstream *up)
 {
     struct proxy_request *req = up->req;
-    bool reusable = llhttp_should_keep_alive(&up->parser) && req->upstream_sent_all &&
+    bool reusable = llhttp_should_keep_alive(&up->parser) && (up->is_source || req->upstream_sent_all) &&
                     evbuffer_get_length(bufferevent_get_input(up->bev)) == 0;
 
+    if (up->is_source) {
+        /* the copy's source is read; the destination request carries on */
+        proxy_upstream_release(up, reusable);
+        return;
+    }
     proxy_upstream_release(up, reusable);
     if (req->pending_error != S3_ERR_NONE) {
         proxy_conn_send_error(req, req->pending_error, req->pending_message[0] ? req->pending_message : NULL, NULL,
@@ -202,9 +224,16 @@ static void finish_parser_call(struct proxy_upstream *up)
     }
 }
 
+/* The output this connection's response feeds: the client's, or for a copy source the destination request's. */
 static bool client_output_full(struct proxy_upstream *up)
 {
-    return up->req != NULL && evbuffer_get_length(proxy_conn_output(up->req->conn)) > PROXY_HIGH_WATER;
+    if (up->req == NULL) {
+        return false;
+    }
+    if (up->is_source) {
+        return up->req->up == NULL || evbuffer_get_length(proxy_upstream_output(up->req->up)) > PROXY_HIGH_WATER;
+    }
+    return evbuffer_get_length(proxy_conn_output(up->req->conn)) > PROXY_HIGH_WATER;
 }
 
 static void process_input(struct proxy_upstream *up)
@@ -284,6 +313,11 @@ static void on_write(struct bufferevent *bev, void *arg)
     struct proxy_upstream *up = arg;
 
     (void)bev;
+    if (up->req != NULL && up->req->source_up != NULL && up->req->source_up->paused_for_client &&
+        up == up->req->up) {
+        proxy_upstream_resume_reading(up->req->source_up);
+        return;
+    }
     if (up->req != NULL && up->req->conn->paused_for_upstream) {
         proxy_conn_resume_reading(up->req->conn);
     }

@@ -48,10 +48,7 @@ MULTIPART_ETAG = re.compile(r'^"[0-9a-f]{32}-[0-9]+"$')
 # yet, by the start of the check name. A failing one prints
 # "not ok ... # TODO" and does not fail the run unless S3SEAL_TEST_STRICT=1.
 # Remove an entry once s3seal supports it.
-KNOWN_LIMITATIONS = {
-    "copy_object of a plaintext object": "CopyObject of an object that s3seal did not write returns 501",
-    "upload_part_copy": "UploadPartCopy returns 501",
-}
+KNOWN_LIMITATIONS = {}
 STRICT = os.environ.get("S3SEAL_TEST_STRICT") == "1"
 
 failures = 0
