@@ -66,7 +66,13 @@ enum core_err kms_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], c
     CORE_ENSURE(len <= wrapped_cap && len <= KMS_WRAPPED_MAX, CORE_INTERNAL);
     CORE_ENSURE(memchr(key_id, '\0', sizeof(key_id)) != NULL && key_id[0] != '\0', CORE_INTERNAL);
 
-    CORE_TRY(format_kms_id(p->ops->name, key_id, kms_id, kms_id_cap));
+    if (p->ops->dispatch) {
+        /* the provider that did the work has already prefixed the key id with its name */
+        CORE_ENSURE(strlen(key_id) < kms_id_cap, CORE_TOO_LARGE);
+        memcpy(kms_id, key_id, strlen(key_id) + 1);
+    } else {
+        CORE_TRY(format_kms_id(p->ops->name, key_id, kms_id, kms_id_cap));
+    }
     *wrapped_len = len;
     return CORE_OK;
 }
@@ -85,7 +91,12 @@ enum core_err kms_unwrap(struct kms_provider *p, const char *kms_id, const uint8
     CORE_ENSURE(context != NULL || context_len == 0, CORE_INTERNAL);
     CORE_ENSURE(wrapped_len <= KMS_WRAPPED_MAX, CORE_TOO_LARGE);
 
-    key_id = match_provider(p->ops->name, kms_id);
+    if (p->ops->dispatch) {
+        CORE_ENSURE(strnlen(kms_id, KMS_KEY_ID_MAX) < KMS_KEY_ID_MAX, CORE_KMS);
+        key_id = kms_id;
+    } else {
+        key_id = match_provider(p->ops->name, kms_id);
+    }
     CORE_ENSURE(key_id != NULL, CORE_KMS);
 
     rc = p->ops->unwrap(p, key_id, wrapped, wrapped_len, context, context_len, dek, KMS_DEK_LEN, &len);

@@ -6,6 +6,8 @@
 #ifndef KMS_PROVIDER_H
 #define KMS_PROVIDER_H
 
+#include <stdbool.h>
+
 #include "kms/kms.h"
 
 /*
@@ -15,6 +17,12 @@
 struct kms_provider_ops {
     /* Prefix of every kms_id this provider writes, such as "file"; contains no ':'. */
     const char *name;
+
+    /*
+     * True for a provider that routes calls to other providers (kms/kms_registry.h). Its wrap writes a
+     * whole kms_id in place of a bare key id, and its unwrap receives the whole kms_id, prefix included.
+     */
+    bool dispatch;
 
     /* Writes the blob and the bare key id (without "<name>:") of the key it used, NUL-terminated. */
     enum core_err (*wrap)(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,

@@ -7,7 +7,9 @@
 
 #include "core/core_log.h"
 #include "kms/kms_keyfile.h"
+#include "proxy/proxy_admin.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_kms.h"
 #include "proxy/proxy_server.h"
 
 #define S3SEAL_VERSION "0.1.0"
@@ -25,6 +27,9 @@ static void print_usage(FILE *out)
             "  check-config [--config FILE] Load the settings and the key file, report problems, exit.\n"
             "  keygen --out FILE [--key-id ID]\n"
             "                               Write a new master key file with mode 0600.\n"
+            "  inspect --metadata FILE      Print an object's envelope ('s3seal inspect --help').\n"
+            "  decrypt --key-file FILE ...  Decrypt an object copied from the backend, offline\n"
+            "                               ('s3seal decrypt --help').\n"
             "  version                      Print the version.\n"
             "  help                         Print this text.\n");
 }
@@ -86,8 +91,8 @@ static int load_all(int argc, char **argv, struct proxy_config **cfg, struct kms
         return 1;
     }
     core_log_set_level((enum core_log_level)(*cfg)->log_level);
-    if (kms_keyfile_load((*cfg)->key_file, kms, err, sizeof(err)) != CORE_OK) {
-        fprintf(stderr, "s3seal: %s\n", err[0] ? err : "cannot load the key file");
+    if (proxy_kms_load(*cfg, kms, err, sizeof(err)) != CORE_OK) {
+        fprintf(stderr, "s3seal: %s\n", err[0] ? err : "cannot load the key providers");
         proxy_config_free(*cfg);
         *cfg = NULL;
         return 1;
@@ -170,6 +175,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "keygen") == 0) {
         return cmd_keygen(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "inspect") == 0) {
+        return proxy_admin_inspect_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "decrypt") == 0) {
+        return proxy_admin_decrypt_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("s3seal %s\n", S3SEAL_VERSION);

@@ -30,6 +30,13 @@ enum setting_id {
     SET_SECRET_ACCESS_KEY,
     SET_CREDENTIALS_FILE,
     SET_KEY_FILE,
+    SET_KMS_PROVIDER,
+    SET_PKCS11_MODULE,
+    SET_PKCS11_TOKEN_LABEL,
+    SET_PKCS11_PIN_FILE,
+    SET_PKCS11_PIN,
+    SET_PKCS11_KEY_LABEL,
+    SET_PKCS11_MECHANISM,
     SET_TLS_CERT_FILE,
     SET_TLS_KEY_FILE,
     SET_LOG_LEVEL,
@@ -76,7 +83,27 @@ static const struct setting settings[SET_COUNT] = {
                               "File with one client per line: '<access key id> <secret access key>'; "
                               "must not be readable by group or others."},
     [SET_KEY_FILE] = {"S3SEAL_KEY_FILE", "kms", "key_file", NULL,
-                      "Required. Master key file made by 's3seal keygen'; must have mode 0600 or stricter."},
+                      "Master key file made by 's3seal keygen'; must have mode 0600 or stricter. Required "
+                      "when S3SEAL_KMS_PROVIDER is file. With pkcs11 it is optional and only unwraps the data "
+                      "keys of objects written before the move to PKCS#11."},
+    [SET_KMS_PROVIDER] = {"S3SEAL_KMS_PROVIDER", "kms", "provider", "file",
+                          "Key provider that wraps the data keys of new objects: file (S3SEAL_KEY_FILE) or "
+                          "pkcs11 (a key on a PKCS#11 token, set with the S3SEAL_PKCS11_* settings)."},
+    [SET_PKCS11_MODULE] = {"S3SEAL_PKCS11_MODULE", "kms", "pkcs11_module", NULL,
+                           "Path of the PKCS#11 module to load, such as /usr/lib/softhsm/libsofthsm2.so."},
+    [SET_PKCS11_TOKEN_LABEL] = {"S3SEAL_PKCS11_TOKEN_LABEL", "kms", "pkcs11_token_label", NULL,
+                                "Label of the PKCS#11 token that holds the master key."},
+    [SET_PKCS11_PIN_FILE] = {"S3SEAL_PKCS11_PIN_FILE", "kms", "pkcs11_pin_file", NULL,
+                             "File holding the token's user PIN; must have mode 0600 or stricter. Set this or "
+                             "S3SEAL_PKCS11_PIN."},
+    [SET_PKCS11_PIN] = {"S3SEAL_PKCS11_PIN", "kms", "pkcs11_pin", NULL,
+                        "The token's user PIN, when no PIN file is used."},
+    [SET_PKCS11_KEY_LABEL] = {"S3SEAL_PKCS11_KEY_LABEL", "kms", "pkcs11_key_label", NULL,
+                              "CKA_LABEL of the AES-256 key on the token; it must be sensitive and not "
+                              "extractable. New objects get s3seal-kms p11:<label>."},
+    [SET_PKCS11_MECHANISM] = {"S3SEAL_PKCS11_MECHANISM", "kms", "pkcs11_mechanism", "aes-gcm",
+                              "Mechanism that wraps data keys on the token; aes-gcm (CKM_AES_GCM) is the only "
+                              "one supported."},
     [SET_TLS_CERT_FILE] = {"S3SEAL_TLS_CERT_FILE", "server", "tls_cert_file", NULL,
                            "PEM certificate chain for the listener; with S3SEAL_TLS_KEY_FILE, clients must use "
                            "HTTPS (TLS 1.2 or 1.3)."},
@@ -95,7 +122,7 @@ struct raw_config {
     char *origin[SET_COUNT]; /* owned; where the value came from, for messages */
     const char *path;
     int parse_error;
-    bool file_has_secret; /* the INI file sets a secret access key */
+    bool file_has_secret; /* the INI file sets a secret access key or the PKCS#11 PIN */
 };
 
 static void raw_set(struct raw_config *raw, enum setting_id id, const char *value, const char *origin)
@@ -128,7 +155,7 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 
             snprintf(origin, sizeof(origin), "[%s] %s in %s", section, name, raw->path);
             raw_set(raw, (enum setting_id)i, value, origin);
-            if (i == SET_BACKEND_SECRET_ACCESS_KEY || i == SET_SECRET_ACCESS_KEY) {
+            if (i == SET_BACKEND_SECRET_ACCESS_KEY || i == SET_SECRET_ACCESS_KEY || i == SET_PKCS11_PIN) {
                 raw->file_has_secret = true;
             }
             return 1;
@@ -149,7 +176,7 @@ static enum core_err check_secret_file_mode(const struct raw_config *raw, const 
         return CORE_OK;
     }
     snprintf(err, err_cap,
-             "configuration file %s holds secret access keys but is readable by group or others (mode %04o); "
+             "configuration file %s holds secrets but is readable by group or others (mode %04o); "
              "run chmod 600 %s",
              path, (unsigned)(st.st_mode & 07777), path);
     return CORE_CONFIG;
@@ -515,8 +542,45 @@ static enum core_err apply_clients(struct proxy_config *cfg, const struct raw_co
         return CORE_CONFIG;
     }
 
-    CORE_TRY(require(raw, SET_KEY_FILE, err, err_cap));
-    cfg->key_file = strdup(raw->values[SET_KEY_FILE]);
+    return CORE_OK;
+}
+
+static char *strdup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+/* Checks the key provider settings; kms_pkcs11_load checks the PKCS#11 values themselves. */
+static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
+{
+    const char *provider = raw->values[SET_KMS_PROVIDER];
+
+    if (strcmp(provider, "file") == 0) {
+        CORE_TRY(require(raw, SET_KEY_FILE, err, err_cap));
+    } else if (strcmp(provider, "pkcs11") == 0) {
+        CORE_TRY(require(raw, SET_PKCS11_MODULE, err, err_cap));
+        CORE_TRY(require(raw, SET_PKCS11_TOKEN_LABEL, err, err_cap));
+        CORE_TRY(require(raw, SET_PKCS11_KEY_LABEL, err, err_cap));
+        if ((raw->values[SET_PKCS11_PIN_FILE] == NULL) == (raw->values[SET_PKCS11_PIN] == NULL)) {
+            snprintf(err, err_cap, "set exactly one of S3SEAL_PKCS11_PIN_FILE and S3SEAL_PKCS11_PIN (or "
+                     "[kms] pkcs11_pin_file and pkcs11_pin); a PIN file with mode 0600 keeps the PIN out of the "
+                     "environment");
+            return CORE_CONFIG;
+        }
+    } else {
+        snprintf(err, err_cap, "%s: invalid key provider '%s'; expected file or pkcs11",
+                 raw->origin[SET_KMS_PROVIDER], provider);
+        return CORE_CONFIG;
+    }
+
+    cfg->kms_provider = strdup(provider);
+    cfg->key_file = strdup_or_null(raw->values[SET_KEY_FILE]);
+    cfg->pkcs11_module = strdup_or_null(raw->values[SET_PKCS11_MODULE]);
+    cfg->pkcs11_token_label = strdup_or_null(raw->values[SET_PKCS11_TOKEN_LABEL]);
+    cfg->pkcs11_pin_file = strdup_or_null(raw->values[SET_PKCS11_PIN_FILE]);
+    cfg->pkcs11_pin = strdup_or_null(raw->values[SET_PKCS11_PIN]);
+    cfg->pkcs11_key_label = strdup_or_null(raw->values[SET_PKCS11_KEY_LABEL]);
+    cfg->pkcs11_mechanism = strdup_or_null(raw->values[SET_PKCS11_MECHANISM]);
     return CORE_OK;
 }
 
@@ -539,6 +603,9 @@ enum core_err proxy_config_load(const char *config_path, struct proxy_config **o
     }
     if (rc == CORE_OK) {
         rc = apply_clients(cfg, &raw, err, err_cap);
+    }
+    if (rc == CORE_OK) {
+        rc = apply_kms(cfg, &raw, err, err_cap);
     }
 
     raw_cleanup(&raw);
@@ -585,6 +652,13 @@ void proxy_config_free(struct proxy_config *cfg)
     free(cfg->plaintext_prefixes);
     free(cfg->base_domains);
     free(cfg->key_file);
+    free(cfg->kms_provider);
+    free(cfg->pkcs11_module);
+    free(cfg->pkcs11_token_label);
+    free(cfg->pkcs11_pin_file);
+    free_secret(cfg->pkcs11_pin);
+    free(cfg->pkcs11_key_label);
+    free(cfg->pkcs11_mechanism);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     free(cfg);

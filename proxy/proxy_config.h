@@ -39,7 +39,14 @@ struct proxy_config {
     struct proxy_client_credential *clients; /* owned array */
     size_t client_count;
 
-    char *key_file; /* owned; path of the local master key file */
+    char *key_file; /* owned; path of the local master key file, NULL when unset */
+    char *kms_provider; /* owned; "file" or "pkcs11": the provider that wraps new data keys */
+    char *pkcs11_module; /* owned; the following are NULL unless kms_provider is "pkcs11" */
+    char *pkcs11_token_label;
+    char *pkcs11_pin_file;
+    char *pkcs11_pin; /* owned; never logged */
+    char *pkcs11_key_label;
+    char *pkcs11_mechanism;
     int log_level;
     int client_timeout_s;
     int backend_timeout_s;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds s3seal and runs every test: the unit tests (ctest) and the
 # end-to-end tests tests/integration/roundtrip.sh, ranges.sh, clients.sh
-# (real S3 clients), signing.sh (hand-built requests) and objects.sh
-# (multipart uploads, versions, copies, aws-cli, rclone and restic) against
-# Ceph RGW.
+# (real S3 clients), signing.sh (hand-built requests), objects.sh
+# (multipart uploads, versions, copies, aws-cli, rclone and restic),
+# recovery.sh (s3seal decrypt of objects copied from the backend),
+# plaintext.sh (unencrypted prefixes) and kms_pkcs11.sh (PKCS#11 keys in
+# SoftHSM2) against Ceph RGW.
 # clients.sh needs the node packages of tests/integration/node: run
 # "npm ci --prefix tests/integration/node" once.
 #
@@ -77,8 +79,12 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/signing.sh || true
     run_stage "$build_dir: integration (objects.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/objects.sh || true
+    run_stage "$build_dir: integration (recovery.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/recovery.sh || true
     run_stage "$build_dir: integration (plaintext.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/plaintext.sh || true
+    run_stage "$build_dir: integration (kms_pkcs11.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_pkcs11.sh || true
 }
 
 main() {
