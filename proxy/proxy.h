@@ -63,6 +63,8 @@ struct proxy_worker {
     int backend_addr_len;
     size_t idle_count;
     pthread_t thread;
+    evutil_socket_t stop_fds[2]; /* owned; the main thread writes to [1] to stop the loop */
+    struct event *stop_event;    /* owned; reads stop_fds[0] */
 };
 
 /* Growable storage for a message head; fields are offsets so it can grow. */

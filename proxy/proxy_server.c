@@ -7,7 +7,6 @@
  */
 #include "proxy/proxy_server.h"
 
-#include <event2/thread.h>
 #include <libxml/parser.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -119,6 +118,36 @@ static enum core_err probe_listen_address(const struct sockaddr_storage *addr, i
     return err;
 }
 
+/* Stops a worker's loop from inside its own thread, when the main thread writes to the wake-up socket. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy_worker *w = arg;
+    char byte;
+
+    (void)what;
+    (void)recv(fd, &byte, 1, 0);
+    event_base_loopbreak(w->base);
+}
+
+/*
+ * Gives the worker a socket pair the main thread writes to at shutdown.
+ * Libevent's own cross-thread notification would need its locking turned
+ * on, which costs a mutex on every buffer operation in every worker.
+ */
+static enum core_err worker_stop_init(struct proxy_worker *w)
+{
+    if (evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, w->stop_fds) != 0) {
+        core_log_errno(CORE_LOG_ERROR, "proxy", "cannot create the stop socket of worker %d", w->index);
+        return CORE_IO;
+    }
+    evutil_make_socket_nonblocking(w->stop_fds[0]);
+    w->stop_event = event_new(w->base, w->stop_fds[0], EV_READ, on_stop, w);
+    if (w->stop_event == NULL || event_add(w->stop_event, NULL) != 0) {
+        return CORE_NOMEM;
+    }
+    return CORE_OK;
+}
+
 static enum core_err worker_init(struct proxy_worker *w, int index, const struct proxy_config *cfg,
                                  struct kms_provider *kms, const struct sockaddr_storage *listen_addr,
                                  int listen_len, const struct sockaddr_storage *backend_addr, int backend_len)
@@ -141,12 +170,20 @@ static enum core_err worker_init(struct proxy_worker *w, int index, const struct
         return CORE_IO;
     }
     evconnlistener_set_error_cb(w->listener, on_accept_error);
-    return CORE_OK;
+    return worker_stop_init(w);
 }
 
 static void worker_cleanup(struct proxy_worker *w)
 {
     proxy_upstream_drop_pool(w);
+    if (w->stop_event != NULL) {
+        event_free(w->stop_event);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (w->stop_fds[i] >= 0) {
+            evutil_closesocket(w->stop_fds[i]);
+        }
+    }
     if (w->listener != NULL) {
         evconnlistener_free(w->listener);
     }
@@ -193,7 +230,6 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    evthread_use_pthreads();
     /* libxml2 must initialise its global state before several threads parse */
     xmlInitParser();
 
@@ -209,6 +245,10 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     if (workers == NULL) {
         SSL_CTX_free(tls);
         return CORE_NOMEM;
+    }
+    for (int i = 0; i < cfg->workers; i++) {
+        workers[i].stop_fds[0] = -1;
+        workers[i].stop_fds[1] = -1;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
         err = worker_init(&workers[i], i, cfg, kms, &listen_addr, listen_len, &backend_addr, backend_len);
@@ -231,7 +271,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     }
 
     for (int i = 0; i < started; i++) {
-        event_base_loopbreak(workers[i].base);
+        (void)send(workers[i].stop_fds[1], "x", 1, MSG_NOSIGNAL);
         pthread_join(workers[i].thread, NULL);
     }
     for (int i = 0; i < cfg->workers; i++) {
