@@ -26,6 +26,7 @@ enum setting_id {
     SET_REGION,
     SET_BASE_DOMAINS,
     SET_PLAINTEXT_PREFIXES,
+    SET_UNENCRYPTED_READS,
     SET_ACCESS_KEY_ID,
     SET_SECRET_ACCESS_KEY,
     SET_CREDENTIALS_FILE,
@@ -68,6 +69,11 @@ static const struct setting settings[SET_COUNT] = {
                                        "Required. Secret access key for the backend access key id."},
     [SET_REGION] = {"S3SEAL_REGION", "clients", "region", NULL,
                     "Region clients must sign for (default: the backend region)."},
+    [SET_UNENCRYPTED_READS] = {"S3SEAL_UNENCRYPTED_READS", "policy", "unencrypted_reads", "allow",
+                                "allow: objects without an s3seal envelope (written before s3seal, or under "
+                                "S3SEAL_PLAINTEXT_PREFIXES) are returned as stored. reject: outside "
+                                "S3SEAL_PLAINTEXT_PREFIXES they get 500 InternalError, so a backend that strips "
+                                "an envelope cannot serve bytes of its own."},
     [SET_PLAINTEXT_PREFIXES] = {"S3SEAL_PLAINTEXT_PREFIXES", "policy", "plaintext_prefixes", NULL,
                                  "Comma-separated BUCKET/PREFIX entries whose new objects are stored WITHOUT "
                                  "encryption (BUCKET/ alone covers the whole bucket). Default: none, every "
@@ -520,6 +526,13 @@ static enum core_err apply_clients(struct proxy_config *cfg, const struct raw_co
     cfg->region = strdup(region);
     if (raw->values[SET_BASE_DOMAINS] != NULL) {
         CORE_TRY(parse_base_domains(cfg, raw->values[SET_BASE_DOMAINS], err, err_cap));
+    }
+    if (strcmp(raw->values[SET_UNENCRYPTED_READS], "reject") == 0) {
+        cfg->reject_unencrypted_reads = true;
+    } else if (strcmp(raw->values[SET_UNENCRYPTED_READS], "allow") != 0) {
+        snprintf(err, err_cap, "%s: invalid value '%s'; expected allow or reject", raw->origin[SET_UNENCRYPTED_READS],
+                 raw->values[SET_UNENCRYPTED_READS]);
+        return CORE_CONFIG;
     }
     if (raw->values[SET_PLAINTEXT_PREFIXES] != NULL) {
         CORE_TRY(parse_plaintext_prefixes(cfg, raw->values[SET_PLAINTEXT_PREFIXES], err, err_cap));

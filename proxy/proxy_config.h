@@ -34,6 +34,7 @@ struct proxy_config {
     char *region; /* owned; the region clients sign for */
     char **base_domains; /* owned; hosts under which the bucket is the first label */
     size_t base_domain_count;
+    bool reject_unencrypted_reads; /* objects without an envelope are refused outside plaintext prefixes */
     char **plaintext_prefixes; /* owned; "bucket/prefix" entries whose writes stay unencrypted */
     size_t plaintext_prefix_count;
     struct proxy_client_credential *clients; /* owned array */

@@ -385,6 +385,15 @@ static bool part_available(struct proxy_request *req, struct proxy_upstream *up,
     return true;
 }
 
+/* Tells whether an operator rule refuses this object because it has no envelope. */
+static bool unencrypted_rejected(const struct proxy_request *req)
+{
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+
+    return cfg->reject_unencrypted_reads && req->target.key != NULL &&
+           !proxy_config_is_plaintext(cfg, req->target.bucket, req->target.key, req->target.key_len);
+}
+
 /* Drops this response and asks the backend again with the given fetch. */
 static enum core_err retry_with(struct proxy_request *req, enum proxy_fetch fetch)
 {
@@ -482,6 +491,11 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
         }
     }
 
+    if (object && !present && (req->status == 200 || req->status == 206) && unencrypted_rejected(req)) {
+        log_integrity_failure(req, "object has no envelope and unencrypted reads are rejected");
+        up->failure = S3_ERR_OBJECT_INTEGRITY;
+        return CORE_CRYPTO;
+    }
     if (req->target.op == S3_OP_GET_OBJECT) {
         err = head_get_object(req, up, &env, present);
     } else if (req->target.op == S3_OP_HEAD_OBJECT && present && !part_available(req, up, &env)) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end test of the operator rule S3SEAL_PLAINTEXT_PREFIXES: objects
-# under a listed bucket/prefix are stored unencrypted (single PUT and
-# multipart), keep their MD5 ETag, and are listed with their real sizes,
-# while every other key of the same bucket is still encrypted.
+# End-to-end test of the operator rules S3SEAL_PLAINTEXT_PREFIXES and
+# S3SEAL_UNENCRYPTED_READS=reject: objects under a listed bucket/prefix are
+# stored unencrypted (single PUT and multipart), keep their MD5 ETag, are
+# listed with their real sizes and read back, while every other key of the
+# same bucket is still encrypted, and an object without an envelope outside
+# the prefixes is refused.
 #
 # Backend and binary as in roundtrip.sh (lib.sh). Prints one "ok - ..." or
 # "not ok - ..." line per check and exits 1 if any check failed.
@@ -59,13 +61,25 @@ stored_differs() {
     ! cmp -s "$1" "$2"
 }
 
+refused() {
+    local key=$1
+    ! aws_proxy s3api get-object --bucket "$BUCKET" --key "$key" "$WORK_DIR/refused.out" \
+        >/dev/null 2>"$WORK_DIR/refused.err" && grep -q InternalError "$WORK_DIR/refused.err"
+}
+
+reads_back() {
+    local key=$1 original=$2
+    aws_proxy s3api get-object --bucket "$BUCKET" --key "$key" "$WORK_DIR/read.out" >/dev/null 2>&1 &&
+        cmp -s "$original" "$WORK_DIR/read.out"
+}
+
 main() {
     local start
     start=$(now_us)
     testlib_init plaintext
     backend_start
     BUCKET=$(unique_bucket_name s3seal-plaintext)
-    S3SEAL_START_ENV=("S3SEAL_PLAINTEXT_PREFIXES=$BUCKET/open/")
+    S3SEAL_START_ENV=("S3SEAL_PLAINTEXT_PREFIXES=$BUCKET/open/" "S3SEAL_UNENCRYPTED_READS=reject")
     s3seal_start
     create_bucket aws_proxy "$BUCKET" >/dev/null
 
@@ -95,6 +109,10 @@ main() {
         aws_proxy s3 cp "s3://$BUCKET/open/large.bin" "$WORK_DIR/back-large.bin" --only-show-errors
     check "plaintext multipart object reads back through ranged GETs" \
         same_file "$WORK_DIR/large.bin" "$WORK_DIR/back-large.bin"
+
+    aws_backend s3 cp "$WORK_DIR/small.bin" "s3://$BUCKET/sealed/raw.bin" --only-show-errors
+    check "object without envelope outside the prefixes is refused" refused sealed/raw.bin
+    check "encrypted object still reads with reject set" reads_back sealed/small.bin "$WORK_DIR/small.bin"
 
     printf 'plaintext.sh: %d checks, %d failed, %s s\n' "$checks" "$failures" "$(elapsed_s "$start")"
     ((failures == 0))
