@@ -401,7 +401,7 @@ enum core_err proxy_admin_inspect_print(struct proxy_admin_meta *meta, FILE *out
     rc = crypto_envelope_parse(proxy_admin_meta_lookup, meta, &env);
     OPENSSL_cleanse(&env, sizeof(env));
     fprintf(out, "%-18s %s\n", "envelope:",
-            rc == CORE_OK ? "well-formed (not verified; use --verify with the key file)"
+            rc == CORE_OK ? "well-formed (--verify with the key file checks it)"
                           : "malformed: s3seal rejects this object (see the fields above)");
     return rc == CORE_OK ? CORE_OK : CORE_CRYPTO;
 }

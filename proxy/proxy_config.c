@@ -412,10 +412,14 @@ static enum core_err apply_server(struct proxy_config *cfg, const struct raw_con
     }
     cfg->log_level = level;
 
-    if (parse_positive(raw->values[SET_CLIENT_TIMEOUT], 86400, &cfg->client_timeout_s) != CORE_OK ||
-        parse_positive(raw->values[SET_BACKEND_TIMEOUT], 86400, &cfg->backend_timeout_s) != CORE_OK) {
-        snprintf(err, err_cap, "invalid timeout in %s or %s; expected whole seconds from 1 to 86400",
-                 raw->origin[SET_CLIENT_TIMEOUT], raw->origin[SET_BACKEND_TIMEOUT]);
+    if (parse_positive(raw->values[SET_CLIENT_TIMEOUT], 86400, &cfg->client_timeout_s) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid timeout '%s'; expected whole seconds from 1 to 86400",
+                 raw->origin[SET_CLIENT_TIMEOUT], raw->values[SET_CLIENT_TIMEOUT]);
+        return CORE_CONFIG;
+    }
+    if (parse_positive(raw->values[SET_BACKEND_TIMEOUT], 86400, &cfg->backend_timeout_s) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid timeout '%s'; expected whole seconds from 1 to 86400",
+                 raw->origin[SET_BACKEND_TIMEOUT], raw->values[SET_BACKEND_TIMEOUT]);
         return CORE_CONFIG;
     }
     return CORE_OK;
