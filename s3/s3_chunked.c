@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "s3/s3_sigv4_internal.h"
+#include "s3/s3_uri.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define CHUNK_SIGNATURE_EXT ";chunk-signature="
@@ -86,20 +87,6 @@ static bool is_lower_hex(const char *s, size_t len)
         }
     }
     return true;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 static char to_lower(char c)
@@ -340,8 +327,8 @@ static bool parse_size(const char *s, size_t len, uint64_t *size, size_t *used)
     uint64_t v = 0;
     size_t i = 0;
 
-    while (i < len && hex_value(s[i]) >= 0) {
-        v = v * 16 + (uint64_t)hex_value(s[i]);
+    while (i < len && s3_hex_value(s[i]) >= 0) {
+        v = v * 16 + (uint64_t)s3_hex_value(s[i]);
         if (v > S3_CHUNKED_CHUNK_MAX) {
             return false;
         }

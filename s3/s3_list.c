@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Size rewriting in ListObjects, ListObjectsV2, ListObjectVersions and ListParts bodies with libxml2. */
 #include "s3/s3_list.h"
+#include "s3/s3_xml.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -120,29 +121,6 @@ static enum core_err rewrite_root(xmlNode *root, s3_keyed_size_map_fn map, void 
     return CORE_OK;
 }
 
-/* Copies the serialised document into a malloc'd string so callers use free() like elsewhere in s3/. */
-static enum core_err serialise(xmlDoc *doc, char **out, size_t *out_len)
-{
-    xmlChar *mem = NULL;
-    int size = 0;
-    char *copy;
-
-    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
-    CORE_ENSURE(mem != NULL && size >= 0, CORE_NOMEM);
-
-    copy = malloc((size_t)size + 1);
-    if (copy == NULL) {
-        xmlFree(mem);
-        return CORE_NOMEM;
-    }
-    memcpy(copy, mem, (size_t)size);
-    copy[size] = '\0';
-    xmlFree(mem);
-    *out = copy;
-    *out_len = (size_t)size;
-    return CORE_OK;
-}
-
 /* Adapts the size-only callback of s3_list_rewrite_sizes to the keyed walk. */
 struct unkeyed_call {
     s3_size_map_fn map;
@@ -195,7 +173,7 @@ enum core_err s3_list_rewrite_sizes_keyed(const char *xml, size_t len, s3_keyed_
     if (err != CORE_OK) {
         goto out;
     }
-    err = serialise(doc, out, out_len);
+    err = s3_xml_serialise(doc, out, out_len);
 
 out:
     xmlFreeDoc(doc);

@@ -13,6 +13,7 @@
 
 #include "s3/s3_buf.h"
 #include "s3/s3_uri.h"
+#include "s3/s3_xml.h"
 
 /* no XML_PARSE_NOENT: entities stay unexpanded; no XML_PARSE_DTDLOAD: nothing external is read */
 #define MULTIPART_PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
@@ -295,29 +296,6 @@ static enum core_err copy_text(xmlNode *node, char *out, size_t cap, enum core_e
     return CORE_OK;
 }
 
-/* Copies the serialised document into a malloc'd string so callers use free() like elsewhere in s3/. */
-static enum core_err serialise(xmlDoc *doc, char **out, size_t *out_len)
-{
-    xmlChar *mem = NULL;
-    int size = 0;
-    char *copy;
-
-    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
-    CORE_ENSURE(mem != NULL && size >= 0, CORE_NOMEM);
-
-    copy = malloc((size_t)size + 1);
-    if (copy == NULL) {
-        xmlFree(mem);
-        return CORE_NOMEM;
-    }
-    memcpy(copy, mem, (size_t)size);
-    copy[size] = '\0';
-    xmlFree(mem);
-    *out = copy;
-    *out_len = (size_t)size;
-    return CORE_OK;
-}
-
 static enum core_err copy_body(const char *xml, size_t len, char **out, size_t *out_len)
 {
     char *copy = malloc(len + 1);
@@ -391,7 +369,7 @@ enum core_err s3_multipart_replace_upload_id(const char *xml, size_t len, const 
     }
     err = set_text(upload_id, new_id);
     if (err == CORE_OK) {
-        err = serialise(doc, out, out_len);
+        err = s3_xml_serialise(doc, out, out_len);
     }
 
 out:
@@ -471,7 +449,7 @@ enum core_err s3_multipart_fill_complete_etag(const char *xml, size_t len, const
         err = fill_etag(root, etag, &changed);
     }
     if (err == CORE_OK) {
-        err = changed ? serialise(doc, out, out_len) : copy_body(xml, len, out, out_len);
+        err = changed ? s3_xml_serialise(doc, out, out_len) : copy_body(xml, len, out, out_len);
     }
     xmlFreeDoc(doc);
     return err;
@@ -600,7 +578,7 @@ enum core_err s3_multipart_rewrite_complete(const char *xml, size_t len, char **
     root = xmlDocGetRootElement(doc);
     err = is_element(root, "CompleteMultipartUpload") ? rewrite_parts(root, parts) : CORE_CLIENT;
     if (err == CORE_OK) {
-        err = serialise(doc, out, out_len);
+        err = s3_xml_serialise(doc, out, out_len);
     }
     if (err != CORE_OK) {
         s3_complete_parts_cleanup(parts);
@@ -621,20 +599,6 @@ void s3_complete_parts_cleanup(struct s3_complete_parts *parts)
 
 /* ---- multipart ETag ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Reads 32 hex digits, optionally inside double quotes, into 16 bytes. */
 static bool parse_md5_etag(const char *etag, uint8_t md5[MD5_LEN])
 {
@@ -648,8 +612,8 @@ static bool parse_md5_etag(const char *etag, uint8_t md5[MD5_LEN])
         return false;
     }
     for (size_t i = 0; i < MD5_LEN; i++) {
-        int hi = hex_value(etag[2 * i]);
-        int lo = hex_value(etag[2 * i + 1]);
+        int hi = s3_hex_value(etag[2 * i]);
+        int lo = s3_hex_value(etag[2 * i + 1]);
 
         if (hi < 0 || lo < 0) {
             return false;
@@ -822,8 +786,8 @@ static int name_matches(const char *raw, size_t raw_len, const char *name)
         char c = raw[i];
 
         if (c == '%') {
-            int hi = i + 2 < raw_len ? hex_value(raw[i + 1]) : -1;
-            int lo = i + 2 < raw_len ? hex_value(raw[i + 2]) : -1;
+            int hi = i + 2 < raw_len ? s3_hex_value(raw[i + 1]) : -1;
+            int lo = i + 2 < raw_len ? s3_hex_value(raw[i + 2]) : -1;
 
             if (hi < 0 || lo < 0) {
                 return -1;

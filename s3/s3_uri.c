@@ -17,7 +17,13 @@ struct query_param {
     size_t value_len;
 };
 
-static int hex_value(char c)
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+int s3_hex_value(char c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -29,12 +35,6 @@ static int hex_value(char c)
         return c - 'A' + 10;
     }
     return -1;
-}
-
-static bool is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
 }
 
 enum core_err s3_uri_decode(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
@@ -50,8 +50,8 @@ enum core_err s3_uri_decode(const char *in, size_t len, char *out, size_t cap, s
             int lo;
 
             CORE_ENSURE(len - i >= 3, CORE_CLIENT);
-            hi = hex_value(in[i + 1]);
-            lo = hex_value(in[i + 2]);
+            hi = s3_hex_value(in[i + 1]);
+            lo = s3_hex_value(in[i + 2]);
             CORE_ENSURE(hi >= 0 && lo >= 0, CORE_CLIENT);
             c = (char)(hi << 4 | lo);
             i += 2;

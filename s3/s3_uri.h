@@ -60,4 +60,7 @@ enum core_err s3_uri_canonical_query(const char *raw_query, size_t len, bool ski
 
 #define S3_URI_MAX_QUERY_PARAMS 1024
 
+/* Returns the value of one hex digit (either case), or -1 for any other character. */
+int s3_hex_value(char c);
+
 #endif
