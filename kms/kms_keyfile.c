@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "core/core_log.h"
+#include "crypto/crypto_base64.h"
 #include "kms/kms_keyfile_impl.h"
 #include "kms/kms_secmem.h"
 
@@ -85,80 +86,6 @@ static const char *key_id_problem(const char *id, size_t len)
         }
     }
     return NULL;
-}
-
-static int base64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/*
- * Decodes padded standard base64 (RFC 4648 section 4) and sets *out_len. Rejects characters outside the
- * alphabet, misplaced padding and nonzero unused bits, so each key has exactly one spelling. With out
- * NULL it only validates; otherwise out must have room for out_cap bytes.
- */
-static bool base64_decode(const char *in, size_t in_len, uint8_t *out, size_t out_cap, size_t *out_len)
-{
-    size_t pad = 0;
-    size_t n = 0;
-    uint32_t acc = 0;
-    bool ok = true;
-
-    if (in_len == 0 || in_len % 4 != 0) {
-        return false;
-    }
-    pad = (in[in_len - 1] == '=') + (in[in_len - 2] == '=');
-    *out_len = in_len / 4 * 3 - pad;
-    if (out != NULL && *out_len > out_cap) {
-        return false;
-    }
-
-    for (size_t i = 0; i < in_len - pad && ok; i++) {
-        int v = base64_value(in[i]);
-
-        ok = v >= 0;
-        acc = (acc << 6) | (uint32_t)(v & 0x3f);
-        if (ok && i % 4 == 3) {
-            if (out != NULL) {
-                out[n] = (uint8_t)(acc >> 16);
-                out[n + 1] = (uint8_t)(acc >> 8);
-                out[n + 2] = (uint8_t)acc;
-            }
-            n += 3;
-            acc = 0;
-        }
-    }
-
-    /* the last group has 3 characters (18 bits, 2 bytes) after one '=', or 2 (12 bits, 1 byte) after two */
-    if (ok && pad == 1) {
-        ok = (acc & 0x3) == 0;
-        if (ok && out != NULL) {
-            out[n] = (uint8_t)(acc >> 10);
-            out[n + 1] = (uint8_t)(acc >> 2);
-        }
-    } else if (ok && pad == 2) {
-        ok = (acc & 0xf) == 0;
-        if (ok && out != NULL) {
-            out[n] = (uint8_t)(acc >> 4);
-        }
-    }
-    OPENSSL_cleanse(&acc, sizeof(acc));
-    return ok;
 }
 
 /* Advances *line to the next line of text; line->number counts from 1. */
@@ -273,6 +200,8 @@ static enum core_err parse_key_line(const char *path, const struct line *line, s
     const char *fields[3];
     size_t lens[3];
     size_t key_len = 0;
+    uint8_t decoded[2 * KMS_KEYFILE_KEY_LEN];
+    enum core_err decoded_err;
 
     if (split_fields(line, fields, lens) != 3) {
         set_err(err, err_cap, "key file %s line %zu: expected \"%s <key id> <base64 key>\"", path, line->number,
@@ -288,17 +217,25 @@ static enum core_err parse_key_line(const char *path, const struct line *line, s
         return CORE_CONFIG;
     }
 
-    if (!base64_decode(fields[2], lens[2], NULL, 0, &key_len)) {
+    /* the strict decoder accepts one spelling per key; room for more than a key tells a long one apart */
+    decoded_err = crypto_base64_decode(fields[2], lens[2], decoded, sizeof(decoded), &key_len);
+    if (decoded_err == CORE_TOO_LARGE) {
+        key_len = sizeof(decoded) + 1;
+    } else if (decoded_err != CORE_OK) {
+        OPENSSL_cleanse(decoded, sizeof(decoded));
         set_err(err, err_cap, "key file %s line %zu: invalid base64 key; expected padded standard base64 such as "
                 "the output of openssl rand -base64 %d", path, line->number, KMS_KEYFILE_KEY_LEN);
         return CORE_CONFIG;
     }
     if (key_len != KMS_KEYFILE_KEY_LEN) {
-        set_err(err, err_cap, "key file %s line %zu: key is %zu bytes, expected %d; generate one with "
-                "openssl rand -base64 %d", path, line->number, key_len, KMS_KEYFILE_KEY_LEN, KMS_KEYFILE_KEY_LEN);
+        OPENSSL_cleanse(decoded, sizeof(decoded));
+        set_err(err, err_cap, "key file %s line %zu: key is %s%zu bytes, expected %d; generate one with "
+                "openssl rand -base64 %d", path, line->number, key_len > sizeof(decoded) ? "over " : "",
+                key_len > sizeof(decoded) ? sizeof(decoded) : key_len, KMS_KEYFILE_KEY_LEN, KMS_KEYFILE_KEY_LEN);
         return CORE_CONFIG;
     }
-    CORE_ENSURE(base64_decode(fields[2], lens[2], key->key, sizeof(key->key), &key_len), CORE_INTERNAL);
+    memcpy(key->key, decoded, KMS_KEYFILE_KEY_LEN);
+    OPENSSL_cleanse(decoded, sizeof(decoded));
 
     key->line = line->number;
     kf->key_count++;
