@@ -29,70 +29,13 @@ SIZES=(0 1 71680 6291456)
 PY_CLIENTS=python3
 NODE_DIR=$TESTLIB_DIR/node
 
-checks=0
-failures=0
 BUCKET=""
 DATA_DIR=""
 
-pass() {
-    checks=$((checks + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-flunk() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'not ok - %s: %s\n' "$1" "$2"
-}
-
-check_equal() {
-    local name=$1 expected=$2 actual=$3
-    if [[ $expected == "$actual" ]]; then
-        pass "$name"
-    else
-        flunk "$name" "expected '$expected', got '$actual'"
-    fi
-}
-
-on_exit() {
-    local rc=$?
-    set +e
-    testlib_restore_output
-    if ((rc != 0 || failures > 0)); then
-        print_s3seal_log
-        print_backend_log
-    fi
-    testlib_cleanup
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Prints file $1 on one line, for a check's detail.
-one_line() {
-    tr '\n' ' ' <"$1" | cut -c1-600
-}
+testlib_install_traps
 
 file_sha256() {
     sha256sum "$1" | cut -d' ' -f1
-}
-
-# Runs a helper that prints "ok - " and "not ok - " lines, copies them to
-# stdout and adds them to the counters. A helper that fails without a
-# "not ok" line counts as one failed check named $1.
-run_helper() {
-    local name=$1 out=$WORK_DIR/helper.out err=$WORK_DIR/helper.err rc=0 n_ok n_bad
-    shift
-    "$@" >"$out" 2>"$err" || rc=$?
-    cat "$out"
-    n_ok=$(grep -c '^ok - ' "$out" || true)
-    n_bad=$(grep -c '^not ok - ' "$out" || true)
-    checks=$((checks + n_ok + n_bad))
-    failures=$((failures + n_bad))
-    if ((rc != 0 && n_bad == 0)); then
-        flunk "$name" "exit status $rc: $(one_line "$err")"
-    fi
 }
 
 # Checks on the backend that each KEY=SIZE in "$@" is stored as ciphertext.
@@ -404,14 +347,6 @@ check_s3seal_shutdown() {
     else
         pass "s3seal log has no sanitizer report"
     fi
-}
-
-# Runs check $1 with its arguments and prints how long it took.
-timed() {
-    local t_step
-    t_step=$(now_us)
-    "$@"
-    note "$* done in $(elapsed_s "$t_step") s"
 }
 
 main() {

@@ -27,47 +27,10 @@ KEY_LABEL=s3seal-kek
 USER_PIN=4321
 SO_PIN=8765
 
-checks=0
-failures=0
 BUCKET=""
 PIN_FILE=""
 
-pass() {
-    checks=$((checks + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-# Reports a failed check: $1 is the check, $2 what was expected against what
-# was found.
-flunk() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'not ok - %s: %s\n' "$1" "$2"
-}
-
-check_equal() {
-    local name=$1 expected=$2 actual=$3
-    if [[ $expected == "$actual" ]]; then
-        pass "$name"
-    else
-        flunk "$name" "expected '$expected', got '$actual'"
-    fi
-}
-
-on_exit() {
-    local rc=$?
-    set +e
-    testlib_restore_output
-    if ((rc != 0 || failures > 0)); then
-        print_s3seal_log
-        print_backend_log
-    fi
-    testlib_cleanup
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+testlib_install_traps
 
 # Prints the value of expression $2 over the JSON file $1 (bound to d).
 json_field() {

@@ -34,80 +34,14 @@ AWSCLI_SIZE=$((40 * MIB))
 RCLONE_LARGE_SIZE=$((12 * MIB))
 RCLONE_SMALL_COUNT=20
 
-checks=0
-failures=0
-known_failures=0
 BUCKET=""
 OTHER_BUCKET=""
 VERSIONS_BUCKET=""
 
-pass() {
-    checks=$((checks + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-# Reports a failed check: $1 is the check, $2 what was expected against what
-# was found.
-flunk() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'not ok - %s: %s\n' "$1" "$2"
-}
-
-check_equal() {
-    local name=$1 expected=$2 actual=$3
-    if [[ $expected == "$actual" ]]; then
-        pass "$name"
-    else
-        flunk "$name" "expected '$expected', got '$actual'"
-    fi
-}
-
-on_exit() {
-    local rc=$?
-    set +e
-    testlib_restore_output
-    if ((rc != 0 || failures > 0)); then
-        print_s3seal_log
-        print_backend_log
-    fi
-    testlib_cleanup
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Prints file $1 on one line, for a check's detail.
-one_line() {
-    tr '\n' ' ' <"$1" | cut -c1-600
-}
+testlib_install_traps
 
 file_sha256() {
     sha256sum "$1" | cut -d' ' -f1
-}
-
-# Runs a helper that prints "ok - " and "not ok - " lines, copies them to
-# stdout and adds them to the counters. A "not ok" line that ends in a
-# "# TODO" comment is a known limitation and counts only in known_failures.
-# A helper that fails without a "not ok" line counts as one failed check
-# named $1.
-run_helper() {
-    local name=$1 out=$WORK_DIR/helper.out err=$WORK_DIR/helper.err rc=0 n_ok n_bad n_known
-    shift
-    "$@" >"$out" 2>"$err" || rc=$?
-    cat "$out"
-    n_ok=$(grep -c '^ok - ' "$out" || true)
-    n_bad=$(grep '^not ok - ' "$out" | grep -c -v ' # TODO ' || true)
-    n_known=$(grep '^not ok - ' "$out" | grep -c ' # TODO ' || true)
-    checks=$((checks + n_ok + n_bad + n_known))
-    failures=$((failures + n_bad))
-    known_failures=$((known_failures + n_known))
-    if ((rc != 0 && n_bad == 0)); then
-        flunk "$name" "exit status $rc: $(one_line "$err")"
-    elif [[ -s $err ]] && grep -q 'Traceback' "$err"; then
-        flunk "$name ends without an exception" "$(tail -n 3 "$err" | tr '\n' ' ')"
-    fi
 }
 
 objects_check() {
@@ -318,14 +252,6 @@ check_s3seal_shutdown() {
     else
         pass "s3seal log has no sanitizer report"
     fi
-}
-
-# Runs check $1 with its arguments and prints how long it took.
-timed() {
-    local t_step
-    t_step=$(now_us)
-    "$@"
-    note "$* done in $(elapsed_s "$t_step") s"
 }
 
 main() {

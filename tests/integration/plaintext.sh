@@ -13,32 +13,18 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-checks=0
-failures=0
-
+# Runs the command after $1 and records check $1 by its exit status.
 check() {
     local name=$1
     shift
-    checks=$((checks + 1))
     if "$@"; then
-        printf 'ok - %s\n' "$name"
+        pass "$name"
     else
-        failures=$((failures + 1))
-        printf 'not ok - %s\n' "$name"
+        flunk "$name" "the command failed: $*"
     fi
 }
 
-on_exit() {
-    local status=$?
-    testlib_restore_output
-    if ((status != 0 || failures > 0)); then
-        print_s3seal_log
-    fi
-    testlib_cleanup
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+testlib_install_traps
 
 same_file() {
     cmp -s "$1" "$2"

@@ -32,46 +32,9 @@ SIZES=(0 1 65535 65536 65537 1048579 $((3 * 65536 + 17)))
 # default settings downloads it as ranged GETs of 8 MiB.
 LARGE_SIZE=$((20 * 1024 * 1024))
 
-checks=0
-failures=0
 BUCKET=""
 
-pass() {
-    checks=$((checks + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-# Reports a failed check: $1 is the check, $2 what was expected against what
-# was found.
-flunk() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'not ok - %s: %s\n' "$1" "$2"
-}
-
-check_equal() {
-    local name=$1 expected=$2 actual=$3
-    if [[ $expected == "$actual" ]]; then
-        pass "$name"
-    else
-        flunk "$name" "expected '$expected', got '$actual'"
-    fi
-}
-
-on_exit() {
-    local rc=$?
-    set +e
-    testlib_restore_output
-    if ((rc != 0 || failures > 0)); then
-        print_s3seal_log
-        print_backend_log
-    fi
-    testlib_cleanup
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+testlib_install_traps
 
 file_sha256() {
     sha256sum "$1" | cut -d' ' -f1

@@ -24,55 +24,14 @@ SINGLE_SIZE=$MIB
 # 64 KiB, as s3seal requires of every part but the last.
 MULTIPART_SIZE=$((20 * MIB))
 
-checks=0
-failures=0
 BUCKET=""
 S3SEAL=""
-
-pass() {
-    checks=$((checks + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-# Reports a failed check: $1 is the check, $2 what was expected against what
-# was found.
-flunk() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'not ok - %s: %s\n' "$1" "$2"
-}
-
-check_equal() {
-    local name=$1 expected=$2 actual=$3
-    if [[ $expected == "$actual" ]]; then
-        pass "$name"
-    else
-        flunk "$name" "expected '$expected', got '$actual'"
-    fi
-}
-
-one_line() {
-    tr '\n' ' ' <"$1"
-}
 
 file_sha256() {
     sha256sum "$1" | cut -d' ' -f1
 }
 
-on_exit() {
-    local rc=$?
-    set +e
-    testlib_restore_output
-    if ((rc != 0 || failures > 0)); then
-        print_s3seal_log
-        print_backend_log
-    fi
-    testlib_cleanup
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+testlib_install_traps
 
 setup() {
     testlib_init recovery

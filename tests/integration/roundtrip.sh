@@ -31,47 +31,10 @@ CHUNK_OVERHEAD=36
 
 REQUIRED_BACKEND_METADATA=(s3seal s3seal-kms s3seal-dek s3seal-cm s3seal-len s3seal-mac)
 
-checks=0
-failures=0
 BUCKET=""
 CANARY=""
 
-pass() {
-    checks=$((checks + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-# Reports a failed check: $1 is the check, $2 what was expected against what
-# was found.
-flunk() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'not ok - %s: %s\n' "$1" "$2"
-}
-
-check_equal() {
-    local name=$1 expected=$2 actual=$3
-    if [[ $expected == "$actual" ]]; then
-        pass "$name"
-    else
-        flunk "$name" "expected '$expected', got '$actual'"
-    fi
-}
-
-on_exit() {
-    local rc=$?
-    set +e
-    testlib_restore_output
-    if ((rc != 0 || failures > 0)); then
-        print_s3seal_log
-        print_backend_log
-    fi
-    testlib_cleanup
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+testlib_install_traps
 
 # Prints the stored size of a P-byte plaintext.
 ciphertext_size() {

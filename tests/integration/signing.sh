@@ -27,38 +27,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PY_CLIENTS=python3
 BASE_DOMAIN=s3.test
 
-checks=0
-failures=0
 
-pass() {
-    checks=$((checks + 1))
-    printf 'ok - %s\n' "$1"
-}
-
-flunk() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'not ok - %s: %s\n' "$1" "$2"
-}
-
-on_exit() {
-    local rc=$?
-    set +e
-    testlib_restore_output
-    if ((rc != 0 || failures > 0)); then
-        print_s3seal_log
-        print_backend_log
-    fi
-    testlib_cleanup
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-one_line() {
-    tr '\n' ' ' <"$1" | cut -c1-600
-}
+testlib_install_traps
 
 setup() {
     local bucket
