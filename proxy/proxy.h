@@ -25,6 +25,7 @@
 #include "crypto/crypto_stream.h"
 #include "kms/kms.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_reader.h"
 #include "s3/s3_checksum.h"
 #include "s3/s3_chunked.h"
 #include "s3/s3_error.h"
@@ -144,18 +145,9 @@ struct proxy_copy {
      */
     bool read_through;
     bool source_encrypted;
-    bool source_multi;
     uint64_t source_first;           /* plaintext range of the source to copy */
     uint64_t source_last;
-    struct crypto_stream source_open; /* owned */
-    struct crypto_multi_open source_multi_open; /* owned */
-    uint8_t *source_cipher;          /* owned; one ciphertext chunk of the source */
-    uint8_t *source_plain;           /* owned; its plaintext */
-    size_t source_fill;
-    size_t source_chunk_len;
-    uint64_t source_skip_cipher;
-    uint64_t source_skip_plain;
-    uint64_t source_remaining;
+    struct proxy_reader reader;      /* owned; skip and remaining also serve a plaintext source */
 };
 
 /* How a GetObject with a Range header is fetched from the backend. */
@@ -249,15 +241,7 @@ struct proxy_request {
     bool response_chunked; /* s3seal frames the body to the client with chunked encoding */
     struct evbuffer *pending_head; /* owned; response head held back until the first chunk verified */
     struct evbuffer *list_body;    /* owned; PROXY_RESPONSE_LIST */
-    struct crypto_stream open;     /* owned; PROXY_RESPONSE_OPEN of a single-stream object */
-    struct crypto_multi_open multi; /* owned; PROXY_RESPONSE_OPEN of a multipart object */
-    bool multi_mode;               /* the object is multipart: chunks are read by their headers */
-    size_t multi_chunk_len;        /* length of the chunk being gathered, once its header arrived */
-    uint64_t plain_length;
-    uint64_t cipher_skip;     /* ciphertext bytes that precede the first chunk in the response */
-    uint64_t plain_skip;      /* plaintext bytes of the first chunk that precede the range */
-    uint64_t plain_remaining; /* plaintext bytes still to send to the client */
-    bool ranged;
+    struct proxy_reader reader;    /* owned; PROXY_RESPONSE_OPEN */
 };
 
 enum proxy_conn_state {

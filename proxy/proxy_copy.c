@@ -29,12 +29,7 @@ void proxy_copy_free(struct proxy_copy *copy)
     free(copy->copy_source);
     free(copy->part_etags);
     proxy_head_cleanup(&copy->source_head);
-    crypto_stream_cleanup(&copy->source_open);
-    crypto_multi_open_cleanup(&copy->source_multi_open);
-    free(copy->source_cipher);
-    if (copy->source_plain != NULL) {
-        OPENSSL_clear_free(copy->source_plain, CRYPTO_CHUNK_PLAIN_MAX);
-    }
+    proxy_reader_cleanup(&copy->reader);
     free(copy);
 }
 
@@ -287,33 +282,6 @@ static bool copy_source_range(const struct proxy_request *req, uint64_t size, ui
            (size_t)used == h->value_len && *first <= *last && *last < size;
 }
 
-/* Unwraps the source's data key and starts decrypting the source at the chunk that holds its first byte. */
-static enum core_err start_source_decrypt(struct proxy_request *req, const struct crypto_envelope *env)
-{
-    struct proxy_copy *copy = req->copy;
-    uint8_t dek[KMS_DEK_LEN];
-    uint8_t context[2200];
-    size_t context_len = 0;
-    uint64_t chunk = copy->source_first / CRYPTO_CHUNK_PLAIN_MAX;
-    enum core_err err;
-
-    CORE_TRY(crypto_wrap_context(copy->source_bucket, strlen(copy->source_bucket), copy->source_key,
-                                 copy->source_key_len, context, sizeof(context), &context_len));
-    err = kms_unwrap(req->conn->worker->kms, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek);
-    if (err == CORE_OK) {
-        err = crypto_envelope_verify(env, dek, copy->source_bucket, strlen(copy->source_bucket),
-                                     copy->source_key, copy->source_key_len);
-    }
-    if (err == CORE_OK && env->multipart) {
-        copy->source_multi = true;
-        err = crypto_multi_open_init(&copy->source_multi_open, dek, chunk == 0);
-    } else if (err == CORE_OK) {
-        err = crypto_stream_open_init(&copy->source_open, dek, 0, env->plain_len, chunk);
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
-    return err;
-}
-
 /*
  * Prepares a copy that s3seal reads itself: UploadPartCopy, whose part is
  * sealed under the destination upload's key, and CopyObject of an object
@@ -347,14 +315,21 @@ static enum core_err setup_read(struct proxy_request *req, struct proxy_upstream
     copy->read_through = true;
     copy->source_encrypted = env != NULL;
     copy->part_count = 1;
-    copy->source_remaining = copy->source_last + 1 - copy->source_first;
-    req->plain_expected = copy->source_remaining;
-    copy->source_cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
-    copy->source_plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
-    CORE_ENSURE(copy->source_cipher != NULL && copy->source_plain != NULL, CORE_NOMEM);
-    if (env != NULL && copy->source_remaining > 0 && start_source_decrypt(req, env) != CORE_OK) {
-        fail_with(req, S3_ERR_OBJECT_INTEGRITY, "the copy source failed verification");
-        return CORE_OK;
+    copy->reader.remaining = copy->source_last + 1 - copy->source_first;
+    copy->reader.ranged = true;
+    req->plain_expected = copy->reader.remaining;
+    if (env != NULL && copy->reader.remaining > 0) {
+        enum core_err err = proxy_reader_open(&copy->reader, req->conn->worker->kms, env, copy->source_bucket,
+                                              copy->source_key, copy->source_key_len,
+                                              copy->source_first / CRYPTO_CHUNK_PLAIN_MAX);
+
+        if (err != CORE_OK) {
+            core_log(CORE_LOG_ERROR, "proxy", "copy source failed verification (%s) r=%s",
+                     copy->reader.failure ? copy->reader.failure : core_err_str(err), req->id);
+            fail_with(req, err == CORE_KMS ? S3_ERR_KMS : S3_ERR_OBJECT_INTEGRITY,
+                      "the copy source failed verification");
+            return CORE_OK;
+        }
     }
     if (proxy_body_prepare_copy(req, &error) != CORE_OK) {
         fail_with(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL);
@@ -369,7 +344,7 @@ void proxy_copy_start_read(struct proxy_request *req)
 {
     enum s3_error_code error = S3_ERR_NONE;
 
-    if (req->copy->source_remaining == 0) {
+    if (req->copy->reader.remaining == 0) {
         /* an empty source: the body is complete before it began */
         req->body_done = true;
         if (proxy_body_finish(req, &error) != CORE_OK) {
@@ -419,97 +394,42 @@ enum core_err proxy_copy_read_head(struct proxy_request *req, struct proxy_upstr
         up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
         return CORE_UPSTREAM;
     }
-    copy->source_skip_cipher = first - offset;
-    copy->source_skip_plain = copy->source_encrypted ? copy->source_first - chunk * CRYPTO_CHUNK_PLAIN_MAX : 0;
+    copy->reader.skip_cipher = first - offset;
+    copy->reader.skip_plain = copy->source_encrypted ? copy->source_first - chunk * CRYPTO_CHUNK_PLAIN_MAX : 0;
     return CORE_OK;
 }
 
-/* Passes plaintext of the source on to the sealing of the destination, within the copied range. */
-static enum core_err emit_source(struct proxy_request *req, const uint8_t *plain, size_t len)
+/* Passes plaintext of the source on to the sealing of the destination. */
+static enum core_err seal_source(void *arg, const uint8_t *plain, size_t len)
 {
-    struct proxy_copy *copy = req->copy;
-    size_t skip = copy->source_skip_plain < len ? (size_t)copy->source_skip_plain : len;
-    size_t n = len - skip;
-
-    copy->source_skip_plain -= skip;
-    if (n > copy->source_remaining) {
-        n = (size_t)copy->source_remaining;
-    }
-    copy->source_remaining -= n;
-    return n > 0 ? proxy_body_plaintext(req, plain + skip, n) : CORE_OK;
+    return len > 0 ? proxy_body_plaintext(arg, plain, len) : CORE_OK;
 }
 
-static size_t next_source_len(const struct proxy_copy *copy)
-{
-    if (!copy->source_multi) {
-        return crypto_stream_next_cipher_len(&copy->source_open);
-    }
-    return copy->source_chunk_len != 0 ? copy->source_chunk_len : CRYPTO_CHUNK_HEADER_LEN;
-}
-
-static enum core_err open_source_chunk(struct proxy_copy *copy, size_t len, size_t *opened)
-{
-    if (copy->source_multi) {
-        return crypto_multi_open_chunk(&copy->source_multi_open, copy->source_cipher, len, copy->source_plain,
-                                       CRYPTO_CHUNK_PLAIN_MAX, opened);
-    }
-    return crypto_stream_open_chunk(&copy->source_open, copy->source_cipher, len, copy->source_plain,
-                                    CRYPTO_CHUNK_PLAIN_MAX, opened);
-}
-
-/* Verifies and decrypts source chunks; stops once the range is complete. */
-static enum core_err read_encrypted(struct proxy_request *req, const uint8_t *data, size_t len)
-{
-    struct proxy_copy *copy = req->copy;
-
-    while (len > 0 && copy->source_remaining > 0) {
-        size_t want = next_source_len(copy);
-        size_t take;
-        size_t opened = 0;
-
-        if (want == 0) {
-            return CORE_CRYPTO;
-        }
-        take = want - copy->source_fill < len ? want - copy->source_fill : len;
-        memcpy(copy->source_cipher + copy->source_fill, data, take);
-        copy->source_fill += take;
-        data += take;
-        len -= take;
-        if (copy->source_fill < want) {
-            break;
-        }
-        if (copy->source_multi && copy->source_chunk_len == 0) {
-            CORE_TRY(crypto_multi_chunk_len(copy->source_cipher, &copy->source_chunk_len));
-            continue;
-        }
-        copy->source_fill = 0;
-        copy->source_chunk_len = 0;
-        CORE_TRY(open_source_chunk(copy, want, &opened));
-        CORE_TRY(emit_source(req, copy->source_plain, opened));
-    }
-    return CORE_OK;
-}
-
+/* Reads the source range: through the reader when encrypted, otherwise as the bytes themselves. */
 enum core_err proxy_copy_read_body(struct proxy_request *req, const uint8_t *data, size_t len)
 {
-    struct proxy_copy *copy = req->copy;
-    size_t skip = copy->source_skip_cipher < len ? (size_t)copy->source_skip_cipher : len;
+    struct proxy_reader *reader = &req->copy->reader;
+    size_t skip;
 
-    copy->source_skip_cipher -= skip;
-    data += skip;
-    len -= skip;
-    if (copy->source_encrypted) {
-        return read_encrypted(req, data, len);
+    if (req->copy->source_encrypted) {
+        return proxy_reader_feed(reader, data, len, seal_source, req);
     }
-    return emit_source(req, data, len);
+    skip = reader->skip_cipher < len ? (size_t)reader->skip_cipher : len;
+    reader->skip_cipher -= skip;
+    len -= skip;
+    if (len > reader->remaining) {
+        len = (size_t)reader->remaining;
+    }
+    reader->remaining -= len;
+    return seal_source(req, data + skip, len);
 }
 
 enum core_err proxy_copy_read_finish(struct proxy_request *req)
 {
     enum s3_error_code error = S3_ERR_NONE;
 
-    if (req->copy->source_remaining != 0) {
-        core_log(CORE_LOG_ERROR, "proxy", "copy source ended early or failed verification r=%s", req->id);
+    if (req->copy->reader.remaining != 0) {
+        core_log(CORE_LOG_ERROR, "proxy", "copy source ended early r=%s", req->id);
         return CORE_CRYPTO;
     }
     req->body_done = true;

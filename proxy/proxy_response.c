@@ -183,44 +183,20 @@ static bool plaintext_size(const struct proxy_request *req, const struct proxy_u
 static enum core_err start_open(struct proxy_request *req, struct proxy_upstream *up,
                                 const struct crypto_envelope *env, uint64_t first_chunk)
 {
-    uint8_t dek[KMS_DEK_LEN];
-    uint8_t context[2200];
-    size_t context_len = 0;
-    const char *bucket = req->target.bucket;
-    enum core_err err;
+    enum core_err err = proxy_reader_open(&req->reader, req->conn->worker->kms, env, req->target.bucket,
+                                          req->target.key, req->target.key_len, first_chunk);
 
-    CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
-                                 sizeof(context), &context_len));
-    err = kms_unwrap(req->conn->worker->kms, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek);
-    if (err != CORE_OK) {
-        log_integrity_failure(req, err == CORE_CRYPTO ? "data key does not unwrap" : "key management failed");
+    if (err == CORE_KMS || err == CORE_CRYPTO) {
+        log_integrity_failure(req, req->reader.failure);
         up->failure = err == CORE_CRYPTO ? S3_ERR_OBJECT_INTEGRITY : S3_ERR_KMS;
-        OPENSSL_cleanse(dek, sizeof(dek));
-        return err;
     }
-    err = crypto_envelope_verify(env, dek, bucket, strlen(bucket), req->target.key, req->target.key_len);
-    if (err == CORE_OK && env->multipart) {
-        req->multi_mode = true;
-        err = crypto_multi_open_init(&req->multi, dek, first_chunk == 0);
-    } else if (err == CORE_OK) {
-        err = crypto_stream_open_init(&req->open, dek, 0, env->plain_len, first_chunk);
-    } else {
-        log_integrity_failure(req, "envelope authentication failed");
-        up->failure = S3_ERR_OBJECT_INTEGRITY;
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
     return err;
 }
 
-static enum core_err alloc_open_buffers(struct proxy_request *req)
+static enum core_err alloc_pending_head(struct proxy_request *req)
 {
-    req->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
-    req->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
     req->pending_head = evbuffer_new();
-    if (req->cipher == NULL || req->plain == NULL || req->pending_head == NULL) {
-        return CORE_NOMEM;
-    }
-    return CORE_OK;
+    return req->pending_head != NULL ? CORE_OK : CORE_NOMEM;
 }
 
 /* Answers 416 with the plaintext size, as S3 does for an unsatisfiable range. */
@@ -245,10 +221,9 @@ static enum core_err head_open_whole(struct proxy_request *req, struct proxy_ups
         return CORE_CRYPTO;
     }
     CORE_TRY(start_open(req, up, env, 0));
-    CORE_TRY(alloc_open_buffers(req));
+    CORE_TRY(alloc_pending_head(req));
 
-    req->plain_length = size;
-    req->plain_remaining = size;
+    req->reader.remaining = size;
     proxy_response_write_head(req->pending_head, req, up, true, NULL);
     evbuffer_add_printf(req->pending_head, "Content-Length: %" PRIu64 "\r\n\r\n", size);
     return CORE_OK;
@@ -291,13 +266,12 @@ static enum core_err head_open_range(struct proxy_request *req, struct proxy_ups
         return CORE_CRYPTO;
     }
     CORE_TRY(start_open(req, up, env, chunk));
-    CORE_TRY(alloc_open_buffers(req));
+    CORE_TRY(alloc_pending_head(req));
 
-    req->ranged = true;
-    req->plain_length = size;
-    req->cipher_skip = cipher_first - offset;
-    req->plain_skip = first - chunk * CRYPTO_CHUNK_PLAIN_MAX;
-    req->plain_remaining = last - first + 1;
+    req->reader.ranged = true;
+    req->reader.skip_cipher = cipher_first - offset;
+    req->reader.skip_plain = first - chunk * CRYPTO_CHUNK_PLAIN_MAX;
+    req->reader.remaining = last - first + 1;
     proxy_response_write_head(req->pending_head, req, up, true, "206 Partial Content");
     evbuffer_add_printf(req->pending_head, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
                         first, last, size);
@@ -520,97 +494,32 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
         err = head_pass(req, up);
     }
 
-    if (err == CORE_OK && req->response_mode == PROXY_RESPONSE_OPEN && req->plain_remaining == 0) {
+    if (err == CORE_OK && req->response_mode == PROXY_RESPONSE_OPEN && req->reader.remaining == 0) {
         send_pending_head(req);
     }
     OPENSSL_cleanse(&env, sizeof(env));
     return err;
 }
 
-/* Sends the part of an opened chunk that lies inside the requested bytes. */
-static void emit_plaintext(struct proxy_request *req, size_t opened)
+/* Sends verified plaintext to the client, after the response head that waited for the first chunk. */
+static enum core_err send_plaintext(void *arg, const uint8_t *plain, size_t len)
 {
-    size_t skip = req->plain_skip < opened ? (size_t)req->plain_skip : opened;
-    size_t n = opened - skip;
+    struct proxy_request *req = arg;
 
-    if (n > req->plain_remaining) {
-        n = (size_t)req->plain_remaining;
-    }
-    req->plain_skip = 0;
-    req->plain_remaining -= n;
     if (!req->response_started) {
         send_pending_head(req);
     }
-    evbuffer_add(proxy_conn_output(req->conn), req->plain + skip, n);
-}
-
-/* Bytes to gather next from a multipart object: a chunk header, then the rest of its chunk. */
-static size_t next_multi_len(const struct proxy_request *req)
-{
-    if (req->plain_remaining == 0 && crypto_multi_open_at_final(&req->multi)) {
-        return 0;
-    }
-    return req->multi_chunk_len != 0 ? req->multi_chunk_len : CRYPTO_CHUNK_HEADER_LEN;
-}
-
-static enum core_err open_chunk(struct proxy_request *req, size_t len, size_t *opened)
-{
-    if (req->multi_mode) {
-        return crypto_multi_open_chunk(&req->multi, req->cipher, len, req->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
-    }
-    return crypto_stream_open_chunk(&req->open, req->cipher, len, req->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
+    return evbuffer_add(proxy_conn_output(req->conn), plain, len) == 0 ? CORE_OK : CORE_NOMEM;
 }
 
 static enum core_err open_some(struct proxy_request *req, const uint8_t *data, size_t len)
 {
-    while (len > 0) {
-        size_t want;
-        size_t take;
-        size_t opened = 0;
+    enum core_err err = proxy_reader_feed(&req->reader, data, len, send_plaintext, req);
 
-        if (req->cipher_skip > 0) {
-            take = req->cipher_skip < len ? (size_t)req->cipher_skip : len;
-            req->cipher_skip -= take;
-            data += take;
-            len -= take;
-            continue;
-        }
-        if (req->plain_remaining == 0 && req->ranged) {
-            /* the rest of the response lies after the range */
-            return CORE_OK;
-        }
-        want = req->multi_mode ? next_multi_len(req) : crypto_stream_next_cipher_len(&req->open);
-        if (want == 0) {
-            log_integrity_failure(req, "bytes after the final chunk");
-            return CORE_CRYPTO;
-        }
-        take = want - req->plain_fill < len ? want - req->plain_fill : len;
-        memcpy(req->cipher + req->plain_fill, data, take);
-        req->plain_fill += take;
-        data += take;
-        len -= take;
-        if (req->plain_fill < want) {
-            break;
-        }
-
-        if (req->multi_mode && req->multi_chunk_len == 0) {
-            /* the header arrived; it tells how long the whole chunk is */
-            if (crypto_multi_chunk_len(req->cipher, &req->multi_chunk_len) != CORE_OK) {
-                log_integrity_failure(req, "invalid chunk header");
-                return CORE_CRYPTO;
-            }
-            continue;
-        }
-
-        req->plain_fill = 0;
-        req->multi_chunk_len = 0;
-        if (open_chunk(req, want, &opened) != CORE_OK) {
-            log_integrity_failure(req, "chunk authentication failed");
-            return CORE_CRYPTO;
-        }
-        emit_plaintext(req, opened);
+    if (err == CORE_CRYPTO) {
+        log_integrity_failure(req, req->reader.failure);
     }
-    return CORE_OK;
+    return err;
 }
 
 enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data, size_t len)
@@ -697,8 +606,7 @@ enum core_err proxy_response_finish(struct proxy_request *req)
     }
     switch (req->response_mode) {
     case PROXY_RESPONSE_OPEN:
-        if (req->plain_remaining != 0 ||
-            (req->multi_mode && !req->ranged && req->plain_length > 0 && !crypto_multi_open_at_final(&req->multi))) {
+        if (!proxy_reader_complete(&req->reader)) {
             log_integrity_failure(req, "object is truncated");
             return CORE_CRYPTO;
         }
@@ -717,8 +625,7 @@ enum core_err proxy_response_finish(struct proxy_request *req)
 
 void proxy_response_cleanup(struct proxy_request *req)
 {
-    crypto_stream_cleanup(&req->open);
-    crypto_multi_open_cleanup(&req->multi);
+    proxy_reader_cleanup(&req->reader);
     if (req->pending_head != NULL) {
         evbuffer_free(req->pending_head);
         req->pending_head = NULL;

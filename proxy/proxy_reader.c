@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Verifying and decrypting stored objects chunk by chunk; see proxy_reader.h. */
+#include "proxy/proxy_reader.h"
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum core_err proxy_reader_open(struct proxy_reader *r, struct kms_provider *kms, const struct crypto_envelope *env,
+                                const char *bucket, const char *key, size_t key_len, uint64_t first_chunk)
+{
+    uint8_t dek[KMS_DEK_LEN];
+    uint8_t context[2200];
+    size_t context_len = 0;
+    enum core_err err;
+
+    r->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
+    r->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
+    CORE_ENSURE(r->cipher != NULL && r->plain != NULL, CORE_NOMEM);
+    CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), key, key_len, context, sizeof(context), &context_len));
+
+    err = kms_unwrap(kms, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek);
+    if (err != CORE_OK) {
+        r->failure = err == CORE_CRYPTO ? "data key does not unwrap" : "key management failed";
+    } else if (crypto_envelope_verify(env, dek, bucket, strlen(bucket), key, key_len) != CORE_OK) {
+        r->failure = "envelope authentication failed";
+        err = CORE_CRYPTO;
+    } else if (env->multipart) {
+        r->multi_mode = true;
+        err = crypto_multi_open_init(&r->multi, dek, first_chunk == 0);
+    } else {
+        err = crypto_stream_open_init(&r->single, dek, 0, env->plain_len, first_chunk);
+    }
+    OPENSSL_cleanse(dek, sizeof(dek));
+    return err;
+}
+
+/* Bytes to gather next: a chunk of known length, or for a multipart object its header first. */
+static size_t next_len(const struct proxy_reader *r)
+{
+    if (!r->multi_mode) {
+        return crypto_stream_next_cipher_len(&r->single);
+    }
+    if (r->remaining == 0 && crypto_multi_open_at_final(&r->multi)) {
+        return 0;
+    }
+    return r->chunk_len != 0 ? r->chunk_len : CRYPTO_CHUNK_HEADER_LEN;
+}
+
+static enum core_err open_chunk(struct proxy_reader *r, size_t len, size_t *opened)
+{
+    if (r->multi_mode) {
+        return crypto_multi_open_chunk(&r->multi, r->cipher, len, r->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
+    }
+    return crypto_stream_open_chunk(&r->single, r->cipher, len, r->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
+}
+
+/* Passes the part of an opened chunk that lies inside the range. */
+static enum core_err emit_range(struct proxy_reader *r, size_t opened, proxy_reader_emit_fn emit, void *arg)
+{
+    size_t skip = r->skip_plain < opened ? (size_t)r->skip_plain : opened;
+    size_t n = opened - skip;
+
+    if (n > r->remaining) {
+        n = (size_t)r->remaining;
+    }
+    r->skip_plain -= skip;
+    r->remaining -= n;
+    return emit(arg, r->plain + skip, n);
+}
+
+enum core_err proxy_reader_feed(struct proxy_reader *r, const uint8_t *data, size_t len, proxy_reader_emit_fn emit,
+                                void *arg)
+{
+    while (len > 0) {
+        size_t want;
+        size_t take;
+        size_t opened = 0;
+
+        if (r->skip_cipher > 0) {
+            take = r->skip_cipher < len ? (size_t)r->skip_cipher : len;
+            r->skip_cipher -= take;
+            data += take;
+            len -= take;
+            continue;
+        }
+        if (r->remaining == 0 && r->ranged) {
+            return CORE_OK; /* the rest of the response lies after the range */
+        }
+        want = next_len(r);
+        if (want == 0) {
+            r->failure = "bytes after the final chunk";
+            return CORE_CRYPTO;
+        }
+        take = want - r->fill < len ? want - r->fill : len;
+        memcpy(r->cipher + r->fill, data, take);
+        r->fill += take;
+        data += take;
+        len -= take;
+        if (r->fill < want) {
+            break;
+        }
+
+        if (r->multi_mode && r->chunk_len == 0) {
+            /* the header arrived, and with it the length of the whole chunk */
+            if (crypto_multi_chunk_len(r->cipher, &r->chunk_len) != CORE_OK) {
+                r->failure = "invalid chunk header";
+                return CORE_CRYPTO;
+            }
+            continue;
+        }
+
+        r->fill = 0;
+        r->chunk_len = 0;
+        if (open_chunk(r, want, &opened) != CORE_OK) {
+            r->failure = "chunk authentication failed";
+            return CORE_CRYPTO;
+        }
+        CORE_TRY(emit_range(r, opened, emit, arg));
+    }
+    return CORE_OK;
+}
+
+bool proxy_reader_complete(const struct proxy_reader *r)
+{
+    /* a whole multipart read must end on a FINAL chunk; the single-stream reader checks that itself */
+    return r->remaining == 0 &&
+           (r->ranged || !r->multi_mode || !r->multi.started || crypto_multi_open_at_final(&r->multi));
+}
+
+void proxy_reader_cleanup(struct proxy_reader *r)
+{
+    crypto_stream_cleanup(&r->single);
+    crypto_multi_open_cleanup(&r->multi);
+    free(r->cipher);
+    r->cipher = NULL;
+    if (r->plain != NULL) {
+        OPENSSL_clear_free(r->plain, CRYPTO_CHUNK_PLAIN_MAX);
+        r->plain = NULL;
+    }
+}
