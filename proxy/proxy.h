@@ -335,6 +335,8 @@ enum core_err proxy_upload_response_finish(struct proxy_request *req) CORE_WARN_
 bool proxy_upload_abort_instead(struct proxy_request *req);
 void proxy_upload_next(struct proxy_request *req);
 void proxy_upload_add_version_id(const struct proxy_request *req, struct evbuffer *out);
+enum core_err proxy_upload_multipart_etag(const char (*part_etags)[80], size_t count, char *out,
+                                          size_t cap) CORE_WARN_UNUSED;
 enum core_err proxy_upload_prepare_id(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
 enum core_err proxy_upload_collect(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
 enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;

@@ -440,38 +440,6 @@ enum core_err proxy_copy_read_finish(struct proxy_request *req)
     return CORE_OK;
 }
 
-/* Answers a client's UploadPartCopy once the destination part is stored. */
-enum core_err proxy_copy_part_result(struct proxy_request *req, struct proxy_upstream *up)
-{
-    const struct s3_header *etag = proxy_head_find(&up->head, "etag");
-    struct evbuffer *out = proxy_conn_output(req->conn);
-    char modified[32];
-    char *body = NULL;
-    int body_len;
-    time_t now = time(NULL);
-    struct tm tm;
-
-    CORE_ENSURE(etag != NULL, CORE_UPSTREAM);
-    gmtime_r(&now, &tm);
-    strftime(modified, sizeof(modified), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-    body_len = asprintf(&body,
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyPartResult "
-                        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>%s</LastModified>"
-                        "<ETag>%.*s</ETag></CopyPartResult>",
-                        modified, (int)etag->value_len, etag->value);
-    CORE_ENSURE(body_len >= 0, CORE_NOMEM);
-
-    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
-    proxy_response_add_encryption_header(out);
-    proxy_add_date_header(out);
-    evbuffer_add_printf(out, "Content-Length: %d\r\nConnection: %s\r\n\r\n", body_len,
-                        req->keep_alive ? "keep-alive" : "close");
-    evbuffer_add(out, body, (size_t)body_len);
-    free(body);
-    req->response_started = true;
-    req->response_mode = PROXY_RESPONSE_DISCARD;
-    return CORE_OK;
-}
 
 enum core_err proxy_copy_part_finish(struct proxy_request *req, const char *xml, size_t len)
 {
@@ -488,40 +456,33 @@ enum core_err proxy_copy_part_finish(struct proxy_request *req, const char *xml,
     return CORE_OK;
 }
 
-/* Sends the client's CopyObject response, a CopyObjectResult, once the new upload completed. */
-enum core_err proxy_copy_result(struct proxy_request *req)
+/*
+ * Sends the XML answer of a copy, CopyObjectResult or CopyPartResult, with
+ * the ETag of what was stored. LastModified is the time of the answer,
+ * because the backend's Complete and UploadPart responses carry none.
+ */
+static enum core_err send_copy_result(struct proxy_request *req, const char *root, const char *etag,
+                                      size_t etag_len)
 {
-    struct proxy_copy *copy = req->copy;
     struct evbuffer *out = proxy_conn_output(req->conn);
-    const char **etags = calloc(copy->part_count, sizeof(*etags));
-    char etag[80];
     char modified[32];
     char *body = NULL;
     int body_len;
     time_t now = time(NULL);
     struct tm tm;
-    enum core_err err;
-
-    CORE_ENSURE(etags != NULL, CORE_NOMEM);
-    for (uint32_t i = 0; i < copy->part_count; i++) {
-        etags[i] = copy->part_etags[i];
-    }
-    err = s3_multipart_etag(etags, copy->part_count, etag, sizeof(etag));
-    free(etags);
-    CORE_TRY(err);
 
     gmtime_r(&now, &tm);
     strftime(modified, sizeof(modified), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
     body_len = asprintf(&body,
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult "
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<%s "
                         "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>%s</LastModified>"
-                        "<ETag>%s</ETag></CopyObjectResult>",
-                        modified, etag);
+                        "<ETag>%.*s</ETag></%s>",
+                        root, modified, (int)etag_len, etag, root);
     CORE_ENSURE(body_len >= 0, CORE_NOMEM);
 
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
-    if (copy->source_version[0] != '\0') {
-        evbuffer_add_printf(out, "x-amz-copy-source-version-id: %s\r\n", copy->source_version);
+    if (req->copy->source_version[0] != '\0') {
+        evbuffer_add_printf(out, "x-amz-copy-source-version-id: %s\r\n", req->copy->source_version);
     }
     proxy_response_add_encryption_header(out);
     proxy_upload_add_version_id(req, out);
@@ -532,4 +493,23 @@ enum core_err proxy_copy_result(struct proxy_request *req)
     free(body);
     req->response_started = true;
     return CORE_OK;
+}
+
+/* Answers a client's CopyObject once the new upload completed. */
+enum core_err proxy_copy_result(struct proxy_request *req)
+{
+    char etag[80];
+
+    CORE_TRY(proxy_upload_multipart_etag(req->copy->part_etags, req->copy->part_count, etag, sizeof(etag)));
+    return send_copy_result(req, "CopyObjectResult", etag, strlen(etag));
+}
+
+/* Answers a client's UploadPartCopy once the destination part is stored. */
+enum core_err proxy_copy_part_result(struct proxy_request *req, struct proxy_upstream *up)
+{
+    const struct s3_header *etag = proxy_head_find(&up->head, "etag");
+
+    CORE_ENSURE(etag != NULL, CORE_UPSTREAM);
+    req->response_mode = PROXY_RESPONSE_DISCARD;
+    return send_copy_result(req, "CopyPartResult", etag->value, etag->value_len);
 }

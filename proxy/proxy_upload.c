@@ -494,18 +494,19 @@ static enum core_err rewrite_list_parts(struct proxy_request *req, const char *x
     return err;
 }
 
-static enum core_err complete_etag(const struct proxy_request *req, char *out, size_t cap)
+/* Computes the multipart ETag S3 gives an object made of these parts, in order. */
+enum core_err proxy_upload_multipart_etag(const char (*part_etags)[80], size_t count, char *out, size_t cap)
 {
-    const char **etags = calloc(req->complete_parts.count, sizeof(*etags));
+    const char **etags = calloc(count, sizeof(*etags));
     enum core_err err;
 
     if (etags == NULL) {
         return CORE_NOMEM;
     }
-    for (size_t i = 0; i < req->complete_parts.count; i++) {
-        etags[i] = req->complete_parts.etags[i];
+    for (size_t i = 0; i < count; i++) {
+        etags[i] = part_etags[i];
     }
-    err = s3_multipart_etag(etags, req->complete_parts.count, out, cap);
+    err = s3_multipart_etag(etags, count, out, cap);
     free(etags);
     return err;
 }
@@ -533,7 +534,8 @@ static enum core_err finish_client_operation(struct proxy_request *req)
         break;
     case S3_OP_COMPLETE_MULTIPART_UPLOAD:
         /* Ceph RGW 16.2 leaves the ETag empty here; it is the standard multipart ETag of the parts */
-        CORE_TRY(complete_etag(req, etag, sizeof(etag)));
+        CORE_TRY(proxy_upload_multipart_etag((const char(*)[80])req->complete_parts.etags, req->complete_parts.count, etag,
+                                             sizeof(etag)));
         err = s3_multipart_fill_complete_etag(xml, len, etag, &rewritten, &rewritten_len);
         break;
     case S3_OP_LIST_PARTS:
