@@ -3,7 +3,7 @@
 # checks and Kubernetes exec probes. s3seal has no health endpoint yet, so
 # this sends an unsigned "GET /" and accepts any HTTP status line. s3seal
 # responds with 403 AccessDenied without contacting the backend. A
-# healthy result therefore says nothing about the backend or the KMS.
+# healthy result therefore tells nothing about the backend or the KMS.
 #
 # With TLS on the listener (S3SEAL_TLS_CERT_FILE set) it only opens a TCP
 # connection, because bash cannot speak TLS.

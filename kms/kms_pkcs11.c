@@ -497,7 +497,7 @@ static void gcm_params_init(CK_GCM_PARAMS *params, const uint8_t *iv, const uint
     params->ulTagBits = TAG_LEN * 8;
 }
 
-/* Encrypts the DEK into blob[CIPHERTEXT_OFFSET..BLOB_LEN); blob[IV_OFFSET..] already holds the iv. */
+/* Encrypts the DEK into blob[CIPHERTEXT_OFFSET..BLOB_LEN); blob[IV_OFFSET..] already contains the IV. */
 static enum core_err gcm_encrypt(struct kms_pkcs11 *p11, const uint8_t dek[KMS_DEK_LEN], const uint8_t *aad,
                                  size_t aad_len, uint8_t blob[BLOB_LEN])
 {
@@ -565,8 +565,8 @@ static enum core_err gcm_decrypt(struct kms_pkcs11 *p11, const char *label, cons
 
 /*
  * TODO: each call runs C_Encrypt or C_Decrypt synchronously on the calling worker's event loop. That is
- * fine for a local token (tens of microseconds), but a network HSM would stall every connection of the
- * worker; such tokens need a worker pool that runs these calls off the event loop.
+ * fine for a local token, whose calls take tens of microseconds. A network HSM would stall every
+ * connection of the worker, so such tokens need a worker pool that runs these calls off the event loop.
  */
 static enum core_err pkcs11_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
                                  size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
@@ -580,9 +580,9 @@ static enum core_err pkcs11_wrap(struct kms_provider *p, const uint8_t dek[KMS_D
     CORE_ENSURE(context_len <= ULONG_MAX, CORE_TOO_LARGE);
 
     /*
-     * NOTE: random 96-bit ivs limit one GCM key to 2^32 wraps (NIST SP 800-38D, section 8.3). The key
-     * never leaves the token, so s3seal cannot derive a fresh key per wrap as the file provider does;
-     * change S3SEAL_PKCS11_KEY_LABEL to a new key well before that many objects are written.
+     * NOTE: with random 96-bit IVs, one GCM key is commonly limited to 2^32 wraps, because IV collisions
+     * become likely beyond that. The key never leaves the token, so s3seal cannot derive a fresh key per
+     * wrap as the file provider does. Change S3SEAL_PKCS11_KEY_LABEL well before that many objects exist.
      */
     wrapped[0] = BLOB_VERSION;
     CORE_ENSURE(RAND_bytes(wrapped + IV_OFFSET, IV_LEN) == 1, CORE_CRYPTO);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A provider that contains several providers. kms_wrap goes to the active one, and kms_unwrap goes to the
+ * A provider that contains several providers. kms_wrap goes to the active one. kms_unwrap goes to the
  * provider named by the prefix of kms_id, so objects wrapped under a provider that is no longer active
- * (such as the key file before a move to PKCS#11) stay readable.
+ * stay readable, such as those of the key file after a move to PKCS#11.
  */
 #ifndef KMS_REGISTRY_H
 #define KMS_REGISTRY_H

@@ -88,22 +88,22 @@ enum proxy_body_mode {
     PROXY_BODY_NONE = 0, /* no request body */
     PROXY_BODY_BUFFER,   /* small body: buffered, verified, then sent */
     PROXY_BODY_SEAL,     /* object body: encrypted chunk by chunk on its way */
-    PROXY_BODY_DISCARD,  /* body of a request already answered by s3seal */
+    PROXY_BODY_DISCARD,  /* body of a request s3seal already sent a response to */
     PROXY_BODY_PLAIN,    /* object body an operator rule keeps unencrypted: streamed, last bytes held back */
 };
 
 enum proxy_response_mode {
     PROXY_RESPONSE_PASS = 0, /* forwarded unchanged */
-    PROXY_RESPONSE_COLLECT,  /* a small XML body s3seal reads or rewrites before answering */
+    PROXY_RESPONSE_COLLECT,  /* a small XML body s3seal reads or rewrites before responding */
     PROXY_RESPONSE_DEFER,    /* a backend error kept for the client until the upload is aborted */
-    PROXY_RESPONSE_DISCARD,  /* read and dropped: s3seal asks the backend again */
+    PROXY_RESPONSE_DISCARD,  /* read and dropped: s3seal sends the request again */
     PROXY_RESPONSE_OPEN,     /* encrypted object body: verified and decrypted */
     PROXY_RESPONSE_HEAD,     /* encrypted object HEAD: plaintext size and headers */
     PROXY_RESPONSE_LIST,     /* listing: buffered, sizes rewritten */
 };
 
 /*
- * Which backend request of a client request is in flight. A PutObject runs
+ * The backend request of a client request that is in flight. A PutObject runs
  * CREATE, PART and COMPLETE, so every stored object is a backend multipart
  * upload; ABORT removes the upload when anything fails on the way.
  */
@@ -150,12 +150,12 @@ struct proxy_copy {
     struct proxy_reader reader;      /* owned; skip and remaining also serve a plaintext source */
 };
 
-/* How a GetObject with a Range header is fetched from the backend. */
+/* The way a GetObject with a Range header is fetched from the backend. */
 enum proxy_fetch {
     PROXY_FETCH_DIRECT = 0, /* the client's request as it is (no range, or a plaintext object) */
     PROXY_FETCH_WHOLE,      /* the whole object, for a Range that S3 ignores */
     PROXY_FETCH_CHUNKS,     /* the ciphertext chunks that cover the range */
-    PROXY_FETCH_PROBE,      /* a HEAD to learn the plaintext size after the backend answered 416 */
+    PROXY_FETCH_PROBE,      /* a HEAD to learn the plaintext size after the backend returned 416 */
 };
 
 /* One client request and everything s3seal keeps for it. */

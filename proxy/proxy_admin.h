@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The offline administration commands "s3seal inspect" and "s3seal decrypt":
- * they read an object's metadata from a JSON file, show or verify its
- * envelope, and decrypt a stored object file with only the key file, without
- * a running proxy, to recover objects straight from the backend.
+ * The offline administration commands "s3seal inspect" and "s3seal decrypt".
+ * They read an object's metadata from a JSON file and show or verify its
+ * envelope. They decrypt a stored object file with only the key file, without
+ * a running proxy, to recover objects copied straight from the backend.
  */
 #ifndef PROXY_ADMIN_H
 #define PROXY_ADMIN_H

@@ -255,7 +255,7 @@ enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *
 
 static void send_upstream(struct proxy_request *req, const uint8_t *data, size_t len)
 {
-    /* the backend may have answered already (an error); its connection is then gone */
+    /* the backend may have responded already (an error), and its connection is then gone */
     if (req->up != NULL && (req->step == PROXY_STEP_DIRECT || req->step == PROXY_STEP_PART)) {
         evbuffer_add(proxy_upstream_output(req->up), data, len);
     }
@@ -469,7 +469,7 @@ static enum core_err verify_body(struct proxy_request *req, enum s3_error_code *
 /*
  * Removes the client's part checksums from a CompleteMultipartUpload body:
  * they describe plaintext the backend never stored. The parts it names are
- * kept for the ETag of the answer, and the body's MD5 is made anew.
+ * kept for the ETag of the response, and the body's MD5 is made anew.
  */
 static enum core_err rewrite_complete(struct proxy_request *req, enum s3_error_code *error)
 {

@@ -172,7 +172,7 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     return 0;
 }
 
-/* A configuration file that holds secrets must be as private as the key file. */
+/* A configuration file that contains secrets must be as private as the key file. */
 static enum core_err check_secret_file_mode(const struct raw_config *raw, const char *path, char *err,
                                             size_t err_cap)
 {

@@ -400,9 +400,9 @@ static bool check_operation(struct proxy_request *req)
 
 /*
  * Finds how long the body is. HTTP chunked framing is accepted only around an
- * aws-chunked body, whose x-amz-decoded-content-length gives the length
- * (the AWS SDK for JavaScript sends stream bodies this way); any other body
- * without a length gets 411, as on S3.
+ * aws-chunked body, because its x-amz-decoded-content-length gives the
+ * length. The AWS SDK for JavaScript sends stream bodies this way. Any other
+ * body without a length gets 411, as on S3.
  */
 static bool parse_content_length(struct proxy_request *req)
 {
@@ -487,7 +487,7 @@ static bool metadata_fits(const struct proxy_request *req)
     return total + envelope_metadata_size(env) <= limit;
 }
 
-/* Handles a complete request head; returns after the request is answered or forwarded. */
+/* Handles a complete request head; returns after the request got a response or was forwarded. */
 static void request_begin(struct proxy_conn *c)
 {
     struct proxy_request *req = c->req;

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * CopyObject of an encrypted object. The data key is bound to the object's
- * bucket and key, so s3seal reads the source's envelope with a HEAD, unwraps
- * the data key and wraps it again for the destination, and lets the backend
- * copy the ciphertext with UploadPartCopy into a new multipart upload. The
- * body is never decrypted or sent through s3seal, and the copy gets an ETag
- * of the same multipart form as every other object.
+ * Copies. The data key is bound to the object's bucket and key, so for a
+ * CopyObject of an encrypted object s3seal reads the source's envelope with a
+ * HEAD and wraps the data key again for the destination. The backend then
+ * copies the ciphertext with UploadPartCopy into a new multipart upload, so
+ * the body never passes through s3seal and the copy gets a multipart ETag
+ * like every other object. UploadPartCopy, and a copy of an object s3seal
+ * did not write, read the source through s3seal and seal it again.
  */
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -457,8 +458,8 @@ enum core_err proxy_copy_part_finish(struct proxy_request *req, const char *xml,
 }
 
 /*
- * Sends the XML answer of a copy, CopyObjectResult or CopyPartResult, with
- * the ETag of what was stored. LastModified is the time of the answer,
+ * Sends the XML response of a copy, CopyObjectResult or CopyPartResult, with
+ * the ETag of what was stored. LastModified is the time of the response,
  * because the backend's Complete and UploadPart responses carry none.
  */
 static enum core_err send_copy_result(struct proxy_request *req, const char *root, const char *etag,
@@ -495,7 +496,7 @@ static enum core_err send_copy_result(struct proxy_request *req, const char *roo
     return CORE_OK;
 }
 
-/* Answers a client's CopyObject once the new upload completed. */
+/* Sends the CopyObject response once the new upload completed. */
 enum core_err proxy_copy_result(struct proxy_request *req)
 {
     char etag[80];
@@ -504,7 +505,7 @@ enum core_err proxy_copy_result(struct proxy_request *req)
     return send_copy_result(req, "CopyObjectResult", etag, strlen(etag));
 }
 
-/* Answers a client's UploadPartCopy once the destination part is stored. */
+/* Sends the UploadPartCopy response once the destination part is stored. */
 enum core_err proxy_copy_part_result(struct proxy_request *req, struct proxy_upstream *up)
 {
     const struct s3_header *etag = proxy_head_find(&up->head, "etag");

@@ -40,6 +40,7 @@ enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider
 {
     struct kms_provider *registry = NULL;
     bool use_pkcs11 = cfg->kms_provider != NULL && strcmp(cfg->kms_provider, "pkcs11") == 0;
+    const char *unwrap = "file";
     enum core_err rc;
 
     *out = NULL;
@@ -68,8 +69,12 @@ enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider
         goto out;
     }
 
-    core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s unwrap=%s%s", use_pkcs11 ? "p11" : "file",
-             cfg->key_file != NULL ? "file" : "", use_pkcs11 ? (cfg->key_file != NULL ? ",p11" : "p11") : "");
+    if (use_pkcs11 && cfg->key_file != NULL) {
+        unwrap = "file,p11";
+    } else if (use_pkcs11) {
+        unwrap = "p11";
+    }
+    core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s unwrap=%s", use_pkcs11 ? "p11" : "file", unwrap);
     *out = registry;
     registry = NULL;
 

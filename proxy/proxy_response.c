@@ -158,9 +158,9 @@ static bool parse_content_range(const struct proxy_head *h, uint64_t *first, uin
 }
 
 /*
- * Finds the plaintext size of an encrypted object: the envelope holds it for
+ * Finds the plaintext size of an encrypted object: the envelope contains it for
  * a single-stream object; a multipart object's follows from its stored size,
- * because every part but the last holds whole 64 KiB chunks.
+ * because every part but the last contains whole 64 KiB chunks.
  */
 static bool plaintext_size(const struct proxy_request *req, const struct proxy_upstream *up,
                            const struct crypto_envelope *env, uint64_t *size)
@@ -199,7 +199,7 @@ static enum core_err alloc_pending_head(struct proxy_request *req)
     return req->pending_head != NULL ? CORE_OK : CORE_NOMEM;
 }
 
-/* Answers 416 with the plaintext size, as S3 does for an unsatisfiable range. */
+/* Rejects an unsatisfiable range with 416 and the plaintext size, as S3 does. */
 static enum core_err reject_range(struct proxy_request *req, struct proxy_upstream *up, uint64_t size)
 {
     snprintf(req->content_range, sizeof(req->content_range), "bytes */%" PRIu64, size);
@@ -231,7 +231,7 @@ static enum core_err head_open_whole(struct proxy_request *req, struct proxy_ups
 
 /*
  * Starts decrypting the chunks that cover the client's range. The response
- * holds either those chunks (206) or the whole object (200, from a backend
+ * contains either those chunks (206) or the whole object (200, from a backend
  * that ignored the range); the offset of its first byte says which.
  */
 static enum core_err head_open_range(struct proxy_request *req, struct proxy_upstream *up,
@@ -306,7 +306,7 @@ static enum core_err head_pass(struct proxy_request *req, struct proxy_upstream 
 }
 
 /*
- * Answers HeadObject for an object of `size` bytes: the plaintext size of an
+ * Writes the HeadObject response for an object of `size` bytes: the plaintext size of an
  * encrypted object, and the client's range applied by s3seal, because the
  * Range header is not forwarded on HEAD.
  */
@@ -337,7 +337,7 @@ static enum core_err head_object(struct proxy_request *req, struct proxy_upstrea
  * Checks a partNumber read of an encrypted object. An object s3seal wrote
  * with one PutObject has exactly one part, the whole object. A client's
  * multipart object has parts whose plaintext sizes s3seal does not record,
- * so such reads are refused instead of answered with the wrong bytes.
+ * so such reads are rejected instead of served with the wrong bytes.
  */
 static bool part_available(struct proxy_request *req, struct proxy_upstream *up,
                            const struct crypto_envelope *env)
@@ -368,7 +368,7 @@ static bool unencrypted_rejected(const struct proxy_request *req)
            !proxy_config_is_plaintext(cfg, req->target.bucket, req->target.key, req->target.key_len);
 }
 
-/* Drops this response and asks the backend again with the given fetch. */
+/* Drops this response and sends the request to the backend again with the given fetch. */
 static enum core_err retry_with(struct proxy_request *req, enum proxy_fetch fetch)
 {
     req->fetch = fetch;

@@ -224,7 +224,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     sigset_t set;
     enum core_err err = CORE_OK;
 
-    /* workers inherit the mask, so only the main thread's sigwait sees these */
+    /* workers inherit the mask, so only the main thread's sigwait receives these */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);

@@ -2,11 +2,11 @@
 /*
  * Multipart uploads on the backend. Every object s3seal stores is a backend
  * multipart upload: a client's PutObject becomes CreateMultipartUpload, one
- * UploadPart with the sealed body, and CompleteMultipartUpload, so every
- * stored object has an ETag of the "<md5>-<parts>" form that no client takes
- * for the MD5 of the content. A client's own multipart upload keeps its
- * shape; the upload id s3seal hands out carries the wrapped data key next
- * to the backend's id, so any s3seal instance can seal its parts.
+ * UploadPart with the sealed body, and CompleteMultipartUpload. Every stored
+ * object therefore has an ETag of the "<md5>-<parts>" form, which no client
+ * takes for the MD5 of the content. A client's own multipart upload keeps
+ * its shape. The upload id s3seal hands out carries the wrapped data key
+ * next to the backend's id, so any s3seal instance can seal its parts.
  */
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -382,7 +382,7 @@ static enum core_err finish_create(struct proxy_request *req)
     return CORE_OK;
 }
 
-/* Answers the client's PutObject once the backend completed s3seal's upload. */
+/* Sends the PutObject response once the backend completed s3seal's upload. */
 static enum core_err finish_complete(struct proxy_request *req)
 {
     struct evbuffer *out = proxy_conn_output(req->conn);
@@ -426,7 +426,7 @@ static const struct s3_listed_part *find_listed(const struct s3_listed_part *par
 }
 
 /*
- * Checks that every part but the last of a client's upload holds whole
+ * Checks that every part but the last of a client's upload contains whole
  * 64 KiB chunks. Sizes, listings and ranged reads of a multipart object
  * rely on it; a part of another size may only end the object.
  */
@@ -511,7 +511,7 @@ enum core_err proxy_upload_multipart_etag(const char (*part_etags)[80], size_t c
     return err;
 }
 
-/* Rewrites the answer to a client's own multipart operation. */
+/* Rewrites the response to a client's own multipart operation. */
 static enum core_err finish_client_operation(struct proxy_request *req)
 {
     char id[S3_UPLOAD_ID_MAX];

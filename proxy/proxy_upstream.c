@@ -354,7 +354,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !up->req->upstream_sent_all) {
-        /* the backend answers only after the whole body arrived; the write timeout covers the upload */
+        /* the backend responds only after the whole body arrived, so the write timeout covers the upload */
         bufferevent_enable(bev, EV_READ);
         return;
     }

@@ -43,7 +43,7 @@ enum core_err s3_list_rewrite_sizes(const char *xml, size_t len, s3_size_map_fn 
 /* Like s3_size_map_fn, and also gets the text of the entry's Key element (NULL when it has none). */
 typedef bool (*s3_keyed_size_map_fn)(void *arg, const char *key, uint64_t stored_size, uint64_t *client_size);
 
-/* Like s3_list_rewrite_sizes, with a callback that sees each entry's key. */
+/* Like s3_list_rewrite_sizes, with a callback that gets each entry's key. */
 enum core_err s3_list_rewrite_sizes_keyed(const char *xml, size_t len, s3_keyed_size_map_fn map, void *arg,
                                           char **out, size_t *out_len) CORE_WARN_UNUSED;
 

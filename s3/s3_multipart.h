@@ -94,8 +94,8 @@ struct s3_complete_parts {
  * body with an XML declaration, freed with free(), and parts contains the
  * part numbers and ETags.
  *
- * Returns CORE_CLIENT (proxy/ returns 400 MalformedXML) for input over
- * S3_COMPLETE_XML_MAX, XML that is not well-formed or has a DOCTYPE,
+ * Returns CORE_CLIENT, which proxy/ turns into 400 MalformedXML, for these
+ * cases: input over S3_COMPLETE_XML_MAX, XML that is not well-formed or has a DOCTYPE,
  * another root, no Part, more than S3_MULTIPART_MAX_PARTS parts, a Part
  * without exactly one PartNumber and one ETag, a part number that is not a
  * decimal in 1..10000, part numbers not strictly ascending, or an ETag
@@ -190,7 +190,7 @@ struct s3_listed_part {
 enum core_err s3_multipart_parse_list_parts(const char *xml, size_t len, struct s3_listed_part **parts,
                                             size_t *count, bool *truncated) CORE_WARN_UNUSED;
 
-/* Reads CopyPartResult/ETag from an UploadPartCopy answer; CORE_UPSTREAM if it is missing. */
+/* Reads CopyPartResult/ETag from an UploadPartCopy response; CORE_UPSTREAM if it is missing. */
 enum core_err s3_multipart_parse_copy_part_etag(const char *xml, size_t len, char *etag, size_t cap) CORE_WARN_UNUSED;
 
 #endif

@@ -29,14 +29,14 @@ struct s3_range {
 /*
  * Parses a Range header value. A value S3 ignores (another unit, several
  * ranges, a first position after the last, a syntax error) gives kind
- * S3_RANGE_NONE, because S3 answers such requests with the whole object.
+ * S3_RANGE_NONE, because S3 returns the whole object for such requests.
  */
 void s3_range_parse(const char *value, size_t len, struct s3_range *out);
 
 /*
  * Resolves a range against an object of `size` bytes into the inclusive
  * positions *first..*last, clamping an end past the object. Returns false
- * when the range is unsatisfiable (S3 answers 416 InvalidRange), which
+ * when the range is unsatisfiable (S3 returns 416 InvalidRange), which
  * includes every range on an empty object and a zero-length suffix.
  */
 bool s3_range_resolve(const struct s3_range *range, uint64_t size, uint64_t *first, uint64_t *last);

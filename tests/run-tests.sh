@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds s3seal and runs every test: the unit tests (ctest) and the
-# end-to-end tests tests/integration/roundtrip.sh, ranges.sh, clients.sh
-# (real S3 clients), signing.sh (hand-built requests), objects.sh
-# (multipart uploads, versions, copies, aws-cli, rclone and restic),
-# recovery.sh (s3seal decrypt of objects copied from the backend),
-# plaintext.sh (unencrypted prefixes) and kms_pkcs11.sh (PKCS#11 keys in
-# SoftHSM2) against Ceph RGW.
+# Builds s3seal and runs every test: the unit tests (ctest), then the
+# end-to-end tests in tests/integration against Ceph RGW. They are
+# roundtrip.sh, ranges.sh, clients.sh (real S3 clients), signing.sh
+# (hand-built requests), objects.sh (multipart uploads, versions, copies,
+# aws-cli, rclone and restic), recovery.sh (s3seal decrypt of objects copied
+# from the backend), plaintext.sh (unencrypted prefixes) and kms_pkcs11.sh
+# (PKCS#11 keys in SoftHSM2).
 # clients.sh needs the node packages of tests/integration/node: run
 # "npm ci --prefix tests/integration/node" once.
 #

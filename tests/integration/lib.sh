@@ -101,8 +101,8 @@ testlib_init() {
     export no_proxy=$NO_PROXY
 
     # The threshold keeps "aws s3 cp" on one PutObject and one GetObject for
-    # every file used here (at most 1 GiB), which the single-PUT size checks
-    # expect; scripts that test multipart uploads and ranged downloads set
+    # every file used here (at most 1 GiB), as the single-PUT size checks
+    # expect. Scripts that test multipart uploads and ranged downloads set
     # their own. max_attempts = 1 makes a failed request fail the check
     # instead of being retried.
     cat >"$AWS_CONFIG_FILE" <<CONF

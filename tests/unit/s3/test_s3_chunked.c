@@ -317,7 +317,9 @@ static void test_chunked_writer_matches_examples(void)
     CHECK(chunked_writer_chunk(&w, NULL, 0) == 0);
     CHECK(chunked_writer_end(&w) == 0);
     CHECK(w.len == expected_signed.len);
-    CHECK(w.len == expected_signed.len && memcmp(w.body, expected_signed.data, w.len) == 0);
+    if (w.len == expected_signed.len) {
+        CHECK(memcmp(w.body, expected_signed.data, w.len) == 0);
+    }
     chunked_writer_cleanup(&w);
 
     CHECK(chunked_writer_init(&w, S3_CHUNKED_SIGNED_TRAILER, key, EXAMPLE_TIME, EXAMPLE_SCOPE,
@@ -328,7 +330,9 @@ static void test_chunked_writer_matches_examples(void)
     CHECK(chunked_writer_trailer(&w, "x-amz-checksum-crc32c", "sOO8/Q==") == 0);
     CHECK(chunked_writer_end(&w) == 0);
     CHECK(w.len == expected.len);
-    CHECK(w.len == expected.len && memcmp(w.body, expected.data, w.len) == 0);
+    if (w.len == expected.len) {
+        CHECK(memcmp(w.body, expected.data, w.len) == 0);
+    }
     chunked_writer_cleanup(&w);
 
     free(a);
@@ -347,7 +351,9 @@ static void test_chunked_unsigned_trailer(void)
     CHECK(o.finish == CORE_OK);
     CHECK(o.decoded == 11);
     CHECK(c.len == 11);
-    CHECK(c.len == 11 && memcmp(c.data, "hello world", 11) == 0);
+    if (c.len == 11) {
+        CHECK(memcmp(c.data, "hello world", 11) == 0);
+    }
     CHECK_STR(o.trailer, "DUoRhQ==");
     free(c.data);
 }

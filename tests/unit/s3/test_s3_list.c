@@ -188,8 +188,11 @@ static void test_list_keyed_map_sees_keys(void)
     size_t out_len = 0;
 
     CHECK(s3_list_rewrite_sizes_keyed(xml, strlen(xml), shrink_unless_open, NULL, &out, &out_len) == CORE_OK);
-    CHECK(out != NULL && strstr(out, "<Key>open/a</Key><Size>10</Size>") != NULL);
-    CHECK(out != NULL && strstr(out, "<Key>sealed/b</Key><Size>9</Size>") != NULL);
+    CHECK(out != NULL);
+    if (out != NULL) {
+        CHECK(strstr(out, "<Key>open/a</Key><Size>10</Size>") != NULL);
+        CHECK(strstr(out, "<Key>sealed/b</Key><Size>9</Size>") != NULL);
+    }
     free(out);
 }
 

@@ -732,8 +732,13 @@ static void test_parse_list_parts(void)
     CHECK(s3_multipart_parse_list_parts(xml, strlen(xml), &parts, &count, &truncated) == CORE_OK);
     CHECK(count == 2);
     CHECK(truncated);
-    CHECK(parts != NULL && parts[0].number == 2 && parts[0].size == 65572);
-    CHECK(parts != NULL && parts[1].number == 7 && parts[1].size == 37);
+    CHECK(parts != NULL);
+    if (parts != NULL && count == 2) {
+        CHECK(parts[0].number == 2);
+        CHECK(parts[0].size == 65572);
+        CHECK(parts[1].number == 7);
+        CHECK(parts[1].size == 37);
+    }
     free(parts);
 }
 
