@@ -21,6 +21,10 @@ const char *core_err_str(enum core_err err)
         return "integrity check failed";
     case CORE_KMS:
         return "key management failed";
+    case CORE_KMS_UNAVAILABLE:
+        return "key management service unavailable";
+    case CORE_KMS_DENIED:
+        return "key management service denied access";
     case CORE_TOO_LARGE:
         return "size limit exceeded";
     case CORE_NOMEM:

@@ -15,7 +15,9 @@ enum core_err {
     CORE_AUTH,      /* authentication failed (403) */
     CORE_UPSTREAM,  /* backend failed or is unreachable (502/503) */
     CORE_CRYPTO,    /* authentication tag, commitment or MAC check failed */
-    CORE_KMS,       /* key management failed */
+    CORE_KMS,       /* key management failed: unknown key, bad reply, refused operation */
+    CORE_KMS_UNAVAILABLE, /* the KMS is unreachable, timed out or overloaded; retrying may help (503) */
+    CORE_KMS_DENIED,      /* the KMS refused the caller's credentials or permissions (403) */
     CORE_TOO_LARGE, /* a size exceeds a configured or format limit */
     CORE_NOMEM,     /* allocation failed */
     CORE_CONFIG,    /* invalid configuration */

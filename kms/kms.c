@@ -49,7 +49,16 @@ enum core_err kms_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], c
                        size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
                        char *kms_id, size_t kms_id_cap)
 {
+    return kms_wrap_with(p, NULL, dek, context, context_len, wrapped, wrapped_cap, wrapped_len, kms_id,
+                         kms_id_cap);
+}
+
+enum core_err kms_wrap_with(struct kms_provider *p, const char *key_ref, const uint8_t dek[KMS_DEK_LEN],
+                            const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                            size_t *wrapped_len, char *kms_id, size_t kms_id_cap)
+{
     char key_id[KMS_KEY_ID_MAX] = "";
+    const char *want = NULL;
     size_t len = 0;
 
     CORE_ENSURE(p != NULL && dek != NULL && wrapped != NULL && wrapped_len != NULL && kms_id != NULL,
@@ -60,7 +69,12 @@ enum core_err kms_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], c
         kms_id[0] = '\0';
     }
 
-    CORE_TRY(p->ops->wrap(p, dek, context, context_len, wrapped, wrapped_cap, &len, key_id, sizeof(key_id)));
+    if (key_ref != NULL) {
+        want = p->ops->dispatch ? key_ref : match_provider(p->ops->name, key_ref);
+        CORE_ENSURE(want != NULL, CORE_KMS);
+    }
+    CORE_TRY(p->ops->wrap(p, want, dek, context, context_len, wrapped, wrapped_cap, &len, key_id,
+                          sizeof(key_id)));
 
     /* a provider that overruns its buffers or omits the NUL has a bug, not a caller error */
     CORE_ENSURE(len <= wrapped_cap && len <= KMS_WRAPPED_MAX, CORE_INTERNAL);

@@ -21,8 +21,8 @@
 struct kms_provider;
 
 /*
- * TODO: these calls are synchronous, which suits the local key file. Network providers (Vault, AWS KMS,
- * KMIP) will need an asynchronous form driven by the event loop, or they would stall every connection.
+ * These calls block until the provider answers; a network provider may take up to its timeout. The server
+ * therefore makes them on its KMS threads (proxy/proxy_kms.h), never on an event loop.
  */
 
 /*
@@ -36,6 +36,15 @@ struct kms_provider;
 enum core_err kms_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
                        size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
                        char *kms_id, size_t kms_id_cap) CORE_WARN_UNUSED;
+
+/*
+ * Same as kms_wrap, with the master key chosen by key_ref: "<provider>:<key id>" (such as "file:k2"), or
+ * NULL for the provider's configured key. Returns CORE_KMS when key_ref names another provider or a key the
+ * provider does not have.
+ */
+enum core_err kms_wrap_with(struct kms_provider *p, const char *key_ref, const uint8_t dek[KMS_DEK_LEN],
+                            const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                            size_t *wrapped_len, char *kms_id, size_t kms_id_cap) CORE_WARN_UNUSED;
 
 /*
  * Unwraps a blob made by kms_wrap and writes the 32-byte DEK. Returns CORE_KMS when kms_id names another

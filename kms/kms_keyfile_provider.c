@@ -160,12 +160,12 @@ out:
     return rc;
 }
 
-static enum core_err keyfile_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
-                                  size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
-                                  char *key_id, size_t key_id_cap)
+static enum core_err keyfile_wrap(struct kms_provider *p, const char *want_id, const uint8_t dek[KMS_DEK_LEN],
+                                  const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                                  size_t *wrapped_len, char *key_id, size_t key_id_cap)
 {
     const struct kms_keyfile *kf = keyfile_of(p);
-    const struct kms_keyfile_key *current = &kf->keys[kf->key_count - 1];
+    const struct kms_keyfile_key *current = want_id != NULL ? find_key(kf, want_id) : &kf->keys[kf->key_count - 1];
     uint8_t gcm_key[KMS_DEK_LEN];
     struct gcm_args args = {
         .key = gcm_key,
@@ -174,6 +174,7 @@ static enum core_err keyfile_wrap(struct kms_provider *p, const uint8_t dek[KMS_
     };
     enum core_err rc;
 
+    CORE_ENSURE(current != NULL, CORE_KMS);
     CORE_ENSURE(wrapped_cap >= BLOB_LEN, CORE_TOO_LARGE);
     CORE_ENSURE(strlen(current->id) < key_id_cap, CORE_TOO_LARGE);
     CORE_ENSURE(context_len <= INT_MAX, CORE_TOO_LARGE);

@@ -568,12 +568,15 @@ static enum core_err gcm_decrypt(struct kms_pkcs11 *p11, const char *label, cons
  * fine for a local token, whose calls take tens of microseconds. A network HSM would stall every
  * connection of the worker, so such tokens need a worker pool that runs these calls off the event loop.
  */
-static enum core_err pkcs11_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
-                                 size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
-                                 char *key_id, size_t key_id_cap)
+/* Wraps only with the configured key: want_label may name it, but no other token key is opened for wrapping. */
+static enum core_err pkcs11_wrap(struct kms_provider *p, const char *want_label, const uint8_t dek[KMS_DEK_LEN],
+                                 const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                                 size_t *wrapped_len, char *key_id, size_t key_id_cap)
 {
     struct kms_pkcs11 *p11 = pkcs11_of(p);
     size_t label_len = strlen(p11->current.label);
+
+    CORE_ENSURE(want_label == NULL || strcmp(want_label, p11->current.label) == 0, CORE_KMS);
 
     CORE_ENSURE(wrapped_cap >= BLOB_LEN, CORE_TOO_LARGE);
     CORE_ENSURE(label_len < key_id_cap, CORE_TOO_LARGE);
@@ -655,7 +658,7 @@ static enum core_err self_test(struct kms_pkcs11 *p11, char *err, size_t err_cap
     enum core_err rc;
 
     CORE_ENSURE(RAND_bytes(dek, sizeof(dek)) == 1, CORE_CRYPTO);
-    rc = pkcs11_wrap(&p11->base, dek, context, sizeof(context) - 1, blob, sizeof(blob), &blob_len, key_id,
+    rc = pkcs11_wrap(&p11->base, NULL, dek, context, sizeof(context) - 1, blob, sizeof(blob), &blob_len, key_id,
                      sizeof(key_id));
     if (rc != CORE_OK) {
         failure = "C_Encrypt with CKM_AES_GCM failed";

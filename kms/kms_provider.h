@@ -24,14 +24,23 @@ struct kms_provider_ops {
      */
     bool dispatch;
 
-    /* Writes the blob and the bare key id (without "<name>:") of the key it used, NUL-terminated. */
-    enum core_err (*wrap)(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
-                          size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
-                          char *key_id, size_t key_id_cap);
+    /*
+     * Writes the blob and the bare key id (without "<name>:") of the key it used, NUL-terminated. want_key_id
+     * names the master key to use, or is NULL for the provider's configured one; an unknown want_key_id gives
+     * CORE_KMS. A dispatching provider receives the whole key reference, prefix included.
+     */
+    enum core_err (*wrap)(struct kms_provider *p, const char *want_key_id, const uint8_t dek[KMS_DEK_LEN],
+                          const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                          size_t *wrapped_len, char *key_id, size_t key_id_cap);
 
     /*
      * Takes the bare key id and writes at most dek_cap plaintext bytes and their count. Returns CORE_KMS for
      * an unknown key id, and CORE_CRYPTO when authentication fails or the plaintext exceeds dek_cap.
+     * Network providers return CORE_KMS_UNAVAILABLE when the service cannot be reached or does not answer
+     * within their timeout, and CORE_KMS_DENIED when it refuses the credentials; wrap does the same.
+     *
+     * Both operations may run on several threads at once: the server calls them from a pool of KMS
+     * threads, never from an event loop.
      */
     enum core_err (*unwrap)(struct kms_provider *p, const char *key_id, const uint8_t *wrapped,
                             size_t wrapped_len, const uint8_t *context, size_t context_len, uint8_t *dek,

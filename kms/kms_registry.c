@@ -41,14 +41,20 @@ static struct kms_provider *find_by_kms_id(const struct kms_registry *r, const c
     return NULL;
 }
 
-static enum core_err registry_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
-                                   size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
-                                   char *kms_id, size_t kms_id_cap)
+/* Wraps with the provider key_ref names, or with the active provider's own key when key_ref is NULL. */
+static enum core_err registry_wrap(struct kms_provider *p, const char *key_ref, const uint8_t dek[KMS_DEK_LEN],
+                                   const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                                   size_t *wrapped_len, char *kms_id, size_t kms_id_cap)
 {
     struct kms_registry *r = registry_of(p);
+    struct kms_provider *target = r->active;
 
-    CORE_ENSURE(r->active != NULL, CORE_KMS);
-    return kms_wrap(r->active, dek, context, context_len, wrapped, wrapped_cap, wrapped_len, kms_id, kms_id_cap);
+    if (key_ref != NULL) {
+        target = find_by_kms_id(r, key_ref);
+    }
+    CORE_ENSURE(target != NULL, CORE_KMS);
+    return kms_wrap_with(target, key_ref, dek, context, context_len, wrapped, wrapped_cap, wrapped_len, kms_id,
+                         kms_id_cap);
 }
 
 static enum core_err registry_unwrap(struct kms_provider *p, const char *kms_id, const uint8_t *wrapped,

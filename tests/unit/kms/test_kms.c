@@ -32,14 +32,17 @@ struct fake_provider {
     int free_calls;
 };
 
-static enum core_err fake_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
-                               size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
-                               char *key_id, size_t key_id_cap)
+static enum core_err fake_wrap(struct kms_provider *p, const char *want_id, const uint8_t dek[KMS_DEK_LEN],
+                               const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                               size_t *wrapped_len, char *key_id, size_t key_id_cap)
 {
     struct fake_provider *f = (struct fake_provider *)p;
 
     (void)context;
     (void)context_len;
+    if (want_id != NULL && strcmp(want_id, f->key_id) != 0) {
+        return CORE_KMS;
+    }
     if (wrapped_cap < KMS_DEK_LEN || strlen(f->key_id) >= key_id_cap) {
         return CORE_TOO_LARGE;
     }
@@ -142,6 +145,28 @@ static void test_wrap_rejects_provider_overrunning_cap(void)
     CHECK(len == 0);
 }
 
+static void test_wrap_with_checks_key_reference(void)
+{
+    struct fake_provider f = fake_new();
+    uint8_t dek[KMS_DEK_LEN] = { 1 };
+    uint8_t wrapped[KMS_WRAPPED_MAX];
+    char kms_id[KMS_KEY_ID_MAX];
+    size_t len = 0;
+
+    CHECK(kms_wrap_with(&f.base, "fake:k1", dek, NULL, 0, wrapped, sizeof(wrapped), &len, kms_id,
+                        sizeof(kms_id)) == CORE_OK);
+    CHECK(strcmp(kms_id, "fake:k1") == 0);
+
+    /* a reference to another provider or to a key this one lacks never falls back to the default key */
+    CHECK(kms_wrap_with(&f.base, "file:k1", dek, NULL, 0, wrapped, sizeof(wrapped), &len, kms_id,
+                        sizeof(kms_id)) == CORE_KMS);
+    CHECK(kms_wrap_with(&f.base, "fake:k2", dek, NULL, 0, wrapped, sizeof(wrapped), &len, kms_id,
+                        sizeof(kms_id)) == CORE_KMS);
+    CHECK(kms_wrap_with(&f.base, "fake:", dek, NULL, 0, wrapped, sizeof(wrapped), &len, kms_id,
+                        sizeof(kms_id)) == CORE_KMS);
+    CHECK(len == 0);
+}
+
 static void test_unwrap_passes_bare_key_id(void)
 {
     struct fake_provider f = fake_new();
@@ -221,6 +246,7 @@ int main(void)
     test_wrap_prefixes_kms_id_with_provider_name();
     test_wrap_rejects_small_kms_id_buffer();
     test_wrap_rejects_provider_overrunning_cap();
+    test_wrap_with_checks_key_reference();
     test_unwrap_passes_bare_key_id();
     test_unwrap_rejects_other_provider_ids();
     test_unwrap_rejects_overlong_kms_id();

@@ -782,6 +782,14 @@ static void test_rotation_wraps_with_last_key(void)
         CHECK(memcmp(dek, out, KMS_DEK_LEN) == 0);
         /* the old provider never had k2 */
         CHECK(unwrap_dek(before, &new_w, CONTEXT, out) == CORE_KMS);
+
+        /* a key policy may still name the older key, and never gets another key in its place */
+        CHECK(kms_wrap_with(after, "file:k1", dek, (const uint8_t *)CONTEXT, strlen(CONTEXT), old_w.blob,
+                            sizeof(old_w.blob), &old_w.len, old_w.kms_id, sizeof(old_w.kms_id)) == CORE_OK);
+        CHECK(strcmp(old_w.kms_id, "file:k1") == 0);
+        CHECK(unwrap_dek(before, &old_w, CONTEXT, out) == CORE_OK);
+        CHECK(kms_wrap_with(after, "file:k3", dek, (const uint8_t *)CONTEXT, strlen(CONTEXT), old_w.blob,
+                            sizeof(old_w.blob), &old_w.len, old_w.kms_id, sizeof(old_w.kms_id)) == CORE_KMS);
     }
     kms_provider_free(before);
     kms_provider_free(after);

@@ -31,20 +31,25 @@ struct fake_provider {
     char last_key_id[KMS_KEY_ID_MAX];
 };
 
-static enum core_err fake_wrap(struct kms_provider *p, const uint8_t dek[KMS_DEK_LEN], const uint8_t *context,
-                               size_t context_len, uint8_t *wrapped, size_t wrapped_cap, size_t *wrapped_len,
-                               char *key_id, size_t key_id_cap)
+/* Has the keys k1 (its default) and k2. */
+static enum core_err fake_wrap(struct kms_provider *p, const char *want_id, const uint8_t dek[KMS_DEK_LEN],
+                               const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
+                               size_t *wrapped_len, char *key_id, size_t key_id_cap)
 {
     struct fake_provider *f = (struct fake_provider *)p;
+    const char *use = want_id != NULL ? want_id : "k1";
 
     (void)context;
     (void)context_len;
+    if (strcmp(use, "k1") != 0 && strcmp(use, "k2") != 0) {
+        return CORE_KMS;
+    }
     if (wrapped_cap < KMS_DEK_LEN || key_id_cap < 3) {
         return CORE_TOO_LARGE;
     }
     f->wrap_calls++;
     memcpy(wrapped, dek, KMS_DEK_LEN);
-    memcpy(key_id, "k1", 3);
+    memcpy(key_id, use, 3);
     *wrapped_len = KMS_DEK_LEN;
     return CORE_OK;
 }
@@ -109,6 +114,16 @@ static void test_wrap_uses_active_provider(void)
     CHECK(strcmp(id, "beta:k1") == 0);
     CHECK(beta->wrap_calls == 1);
     CHECK(alpha->wrap_calls == 0);
+
+    /* a key reference picks the provider and its key, whichever provider is active */
+    CHECK(kms_wrap_with(registry, "alpha:k2", dek, NULL, 0, blob, sizeof(blob), &len, id, sizeof(id)) == CORE_OK);
+    CHECK(strcmp(id, "alpha:k2") == 0);
+    CHECK(alpha->wrap_calls == 1);
+    CHECK(kms_wrap_with(registry, "alpha:k3", dek, NULL, 0, blob, sizeof(blob), &len, id, sizeof(id)) == CORE_KMS);
+    CHECK(kms_wrap_with(registry, "gamma:k1", dek, NULL, 0, blob, sizeof(blob), &len, id, sizeof(id)) == CORE_KMS);
+    CHECK(kms_wrap_with(registry, "k1", dek, NULL, 0, blob, sizeof(blob), &len, id, sizeof(id)) == CORE_KMS);
+    CHECK(beta->wrap_calls == 1);
+    CHECK(kms_wrap(registry, dek, NULL, 0, blob, sizeof(blob), &len, id, sizeof(id)) == CORE_OK);
 
     CHECK(kms_unwrap(registry, "alpha:k1", blob, len, NULL, 0, out) == CORE_OK);
     CHECK(alpha->unwrap_calls == 1);
