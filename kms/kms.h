@@ -47,6 +47,25 @@ enum core_err kms_wrap_with(struct kms_provider *p, const char *key_ref, const u
                             size_t *wrapped_len, char *kms_id, size_t kms_id_cap) CORE_WARN_UNUSED;
 
 /*
+ * Makes a fresh data key, writes it to dek and wraps it as kms_wrap_with does. A provider that can make
+ * data keys itself does (AWS KMS GenerateDataKey, Vault transit datakey); for the others the DEK comes from
+ * OpenSSL's random generator. On failure dek is zeroed.
+ */
+enum core_err kms_generate_with(struct kms_provider *p, const char *key_ref, const uint8_t *context,
+                                size_t context_len, uint8_t dek[KMS_DEK_LEN], uint8_t *wrapped, size_t wrapped_cap,
+                                size_t *wrapped_len, char *kms_id, size_t kms_id_cap) CORE_WARN_UNUSED;
+
+/*
+ * Re-wraps a blob made under kms_id and old_context for new_context, under the master key key_ref names
+ * (NULL: the configured key), and writes the new blob and kms_id. Where the KMS can do it without handing
+ * out the DEK it does (AWS KMS ReEncrypt); otherwise the DEK is unwrapped, wrapped again and wiped.
+ */
+enum core_err kms_rewrap(struct kms_provider *p, const char *kms_id, const uint8_t *wrapped, size_t wrapped_len,
+                         const uint8_t *old_context, size_t old_context_len, const char *key_ref,
+                         const uint8_t *new_context, size_t new_context_len, uint8_t *out, size_t out_cap,
+                         size_t *out_len, char *out_kms_id, size_t out_kms_id_cap) CORE_WARN_UNUSED;
+
+/*
  * Unwraps a blob made by kms_wrap and writes the 32-byte DEK. Returns CORE_KMS when kms_id names another
  * provider or a key id this provider does not have. Returns CORE_CRYPTO when authentication fails (wrong
  * context, tampered blob, wrong master key) or the plaintext is not exactly KMS_DEK_LEN bytes. Returns

@@ -46,6 +46,25 @@ struct kms_provider_ops {
                             size_t wrapped_len, const uint8_t *context, size_t context_len, uint8_t *dek,
                             size_t dek_cap, size_t *dek_len);
 
+    /*
+     * Optional; NULL when the KMS cannot make data keys itself. Generates a fresh KMS_DEK_LEN-byte DEK
+     * inside the KMS, writes it to dek, and wraps it as wrap does (AWS KMS GenerateDataKey, Vault transit
+     * datakey). kms_generate_with falls back to a local random DEK and wrap.
+     */
+    enum core_err (*generate)(struct kms_provider *p, const char *want_key_id, const uint8_t *context,
+                              size_t context_len, uint8_t dek[KMS_DEK_LEN], uint8_t *wrapped, size_t wrapped_cap,
+                              size_t *wrapped_len, char *key_id, size_t key_id_cap);
+
+    /*
+     * Optional; NULL when the KMS cannot re-wrap without handing out the DEK. Turns a blob wrapped under
+     * key_id and old_context into one wrapped under want_key_id (NULL: the configured key) and
+     * new_context, inside the KMS (AWS KMS ReEncrypt). kms_rewrap falls back to unwrap and wrap.
+     */
+    enum core_err (*rewrap)(struct kms_provider *p, const char *key_id, const uint8_t *wrapped,
+                            size_t wrapped_len, const uint8_t *old_context, size_t old_context_len,
+                            const char *want_key_id, const uint8_t *new_context, size_t new_context_len,
+                            uint8_t *out, size_t out_cap, size_t *out_len, char *out_key_id, size_t out_key_id_cap);
+
     /* Wipes key material and frees the provider; never called with NULL. */
     void (*free)(struct kms_provider *p);
 };

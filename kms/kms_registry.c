@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "kms/kms_provider.h"
 
 struct kms_registry {
@@ -57,6 +59,49 @@ static enum core_err registry_wrap(struct kms_provider *p, const char *key_ref, 
                          kms_id_cap);
 }
 
+static enum core_err registry_generate(struct kms_provider *p, const char *key_ref, const uint8_t *context,
+                                       size_t context_len, uint8_t dek[KMS_DEK_LEN], uint8_t *wrapped,
+                                       size_t wrapped_cap, size_t *wrapped_len, char *kms_id, size_t kms_id_cap)
+{
+    struct kms_registry *r = registry_of(p);
+    struct kms_provider *target = key_ref != NULL ? find_by_kms_id(r, key_ref) : r->active;
+
+    CORE_ENSURE(target != NULL, CORE_KMS);
+    return kms_generate_with(target, key_ref, context, context_len, dek, wrapped, wrapped_cap, wrapped_len, kms_id,
+                             kms_id_cap);
+}
+
+/*
+ * Within one provider the provider re-wraps (inside its KMS where it can). Across providers, such as from
+ * the key file to PKCS#11, the DEK is unwrapped by one, wrapped by the other and wiped.
+ */
+static enum core_err registry_rewrap(struct kms_provider *p, const char *kms_id, const uint8_t *wrapped,
+                                     size_t wrapped_len, const uint8_t *old_context, size_t old_context_len,
+                                     const char *key_ref, const uint8_t *new_context, size_t new_context_len,
+                                     uint8_t *out, size_t out_cap, size_t *out_len, char *out_kms_id,
+                                     size_t out_kms_id_cap)
+{
+    struct kms_registry *r = registry_of(p);
+    struct kms_provider *source = find_by_kms_id(r, kms_id);
+    struct kms_provider *target = key_ref != NULL ? find_by_kms_id(r, key_ref) : r->active;
+    uint8_t dek[KMS_DEK_LEN];
+    enum core_err rc;
+
+    CORE_ENSURE(source != NULL && target != NULL, CORE_KMS);
+    if (source == target) {
+        return kms_rewrap(target, kms_id, wrapped, wrapped_len, old_context, old_context_len, key_ref, new_context,
+                          new_context_len, out, out_cap, out_len, out_kms_id, out_kms_id_cap);
+    }
+
+    rc = kms_unwrap(source, kms_id, wrapped, wrapped_len, old_context, old_context_len, dek);
+    if (rc == CORE_OK) {
+        rc = kms_wrap_with(target, key_ref, dek, new_context, new_context_len, out, out_cap, out_len, out_kms_id,
+                           out_kms_id_cap);
+    }
+    OPENSSL_cleanse(dek, sizeof(dek));
+    return rc;
+}
+
 static enum core_err registry_unwrap(struct kms_provider *p, const char *kms_id, const uint8_t *wrapped,
                                      size_t wrapped_len, const uint8_t *context, size_t context_len, uint8_t *dek,
                                      size_t dek_cap, size_t *dek_len)
@@ -85,6 +130,8 @@ static const struct kms_provider_ops registry_ops = {
     .dispatch = true,
     .wrap = registry_wrap,
     .unwrap = registry_unwrap,
+    .generate = registry_generate,
+    .rewrap = registry_rewrap,
     .free = registry_free,
 };
 

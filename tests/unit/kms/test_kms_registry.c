@@ -153,6 +153,54 @@ static void test_wrap_uses_active_provider(void)
     CHECK(free_calls == 2);
 }
 
+static void test_generate_and_rewrap(void)
+{
+    struct fake_provider *alpha = fake_new(&alpha_ops);
+    struct fake_provider *beta = fake_new(&beta_ops);
+    struct kms_provider *registry = NULL;
+    uint8_t dek[KMS_DEK_LEN];
+    uint8_t out[KMS_DEK_LEN];
+    uint8_t blob[KMS_WRAPPED_MAX];
+    uint8_t moved[KMS_WRAPPED_MAX];
+    size_t len = 0;
+    size_t moved_len = 0;
+    char id[KMS_KEY_ID_MAX];
+    char moved_id[KMS_KEY_ID_MAX];
+
+    CHECK(kms_registry_new(&registry) == CORE_OK);
+    CHECK(kms_registry_add(registry, &alpha->base, false) == CORE_OK);
+    CHECK(kms_registry_add(registry, &beta->base, true) == CORE_OK);
+
+    /* providers without a generate operation get a random DEK wrapped by their wrap */
+    CHECK(kms_generate_with(registry, "alpha:k1", NULL, 0, dek, blob, sizeof(blob), &len, id, sizeof(id)) ==
+          CORE_OK);
+    CHECK(strcmp(id, "alpha:k1") == 0);
+    CHECK(alpha->wrap_calls == 1);
+    CHECK(kms_unwrap(registry, id, blob, len, NULL, 0, out) == CORE_OK);
+    CHECK(memcmp(dek, out, sizeof(dek)) == 0);
+
+    /* across providers: unwrapped by alpha, wrapped by the active beta */
+    CHECK(kms_rewrap(registry, id, blob, len, NULL, 0, NULL, NULL, 0, moved, sizeof(moved), &moved_len, moved_id,
+                     sizeof(moved_id)) == CORE_OK);
+    CHECK(strcmp(moved_id, "beta:k1") == 0);
+    CHECK(kms_unwrap(registry, moved_id, moved, moved_len, NULL, 0, out) == CORE_OK);
+    CHECK(memcmp(dek, out, sizeof(dek)) == 0);
+
+    /* within one provider, to another of its keys */
+    CHECK(kms_rewrap(registry, moved_id, moved, moved_len, NULL, 0, "beta:k2", NULL, 0, blob, sizeof(blob), &len,
+                     id, sizeof(id)) == CORE_OK);
+    CHECK(strcmp(id, "beta:k2") == 0);
+
+    /* a failed unwrap writes nothing */
+    CHECK(kms_rewrap(registry, "gamma:k1", moved, moved_len, NULL, 0, NULL, NULL, 0, blob, sizeof(blob), &len, id,
+                     sizeof(id)) == CORE_KMS);
+    CHECK(len == 0 && id[0] == '\0');
+    CHECK(kms_rewrap(registry, moved_id, moved, moved_len - 1, NULL, 0, NULL, NULL, 0, blob, sizeof(blob), &len,
+                     id, sizeof(id)) == CORE_CRYPTO);
+    CHECK(len == 0);
+    kms_provider_free(registry);
+}
+
 static void test_add_rejections(void)
 {
     struct kms_provider *registry = NULL;
@@ -196,6 +244,7 @@ static void test_add_rejections(void)
 int main(void)
 {
     test_wrap_uses_active_provider();
+    test_generate_and_rewrap();
     test_add_rejections();
     if (failures != 0) {
         fprintf(stderr, "%d check(s) failed\n", failures);
