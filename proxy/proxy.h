@@ -25,6 +25,7 @@
 #include "crypto/crypto_stream.h"
 #include "kms/kms.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_keys.h"
 #include "proxy/proxy_reader.h"
 #include "s3/s3_checksum.h"
 #include "s3/s3_chunked.h"
@@ -66,6 +67,12 @@ struct proxy_worker {
     pthread_t thread;
     evutil_socket_t stop_fds[2]; /* owned; the main thread writes to [1] to stop the loop */
     struct event *stop_event;    /* owned; reads stop_fds[0] */
+    struct proxy_keys *keys;     /* borrowed; the KMS threads and data key cache shared by all workers */
+    evutil_socket_t keys_fds[2]; /* owned; KMS threads write to [1] when a call finished */
+    struct event *keys_event;    /* owned; reads keys_fds[0] */
+    pthread_mutex_t keys_lock;   /* guards keys_done */
+    bool keys_lock_ready;
+    struct proxy_key_job *keys_done; /* finished KMS calls not yet handed to their requests */
 };
 
 /* Growable storage for a message head; fields are offsets so it can grow. */
@@ -148,6 +155,10 @@ struct proxy_copy {
     uint64_t source_first;           /* plaintext range of the source to copy */
     uint64_t source_last;
     struct proxy_reader reader;      /* owned; skip and remaining also serve a plaintext source */
+
+    uint8_t source_dek[KMS_DEK_LEN]; /* the source's data key once source_key_ready; wiped on free */
+    bool source_key_ready;
+    bool key_wait; /* a KMS call runs; the source's HEAD is asked again when it ends */
 };
 
 /* The way a GetObject with a Range header is fetched from the backend. */
@@ -161,6 +172,14 @@ enum proxy_fetch {
 /* One client request and everything s3seal keeps for it. */
 struct proxy_request {
     struct proxy_conn *conn; /* borrowed back-pointer */
+    struct proxy_key_job *key_job; /* the request's KMS call, running or finished; see proxy_keys.h */
+    bool key_ready;                /* key_dek (and for a new key, key_wrapped) hold the data key */
+    bool reader_key_wait;          /* a GET waits for its data key; the backend response waits unread */
+    struct crypto_envelope *reader_env; /* owned while reader_key_wait: the envelope to open */
+    uint64_t reader_first_chunk;
+    bool key_wait;                 /* the request head waits for a KMS call */
+    uint8_t key_dek[KMS_DEK_LEN];  /* wiped when the request ends */
+    struct proxy_wrapped_key key_wrapped;
     char id[17];             /* request id, also sent as x-amz-request-id */
     struct proxy_head head;  /* owned */
     struct s3_request s3;    /* views into head */
@@ -281,6 +300,7 @@ struct proxy_upstream {
     bool release_pending; /* released inside a parser callback; finished after llhttp_execute */
     bool is_source;       /* reads the source of a copy; its body feeds the request's sealing */
     bool release_reusable;
+    bool paused_for_key;  /* the response waits unread for its data key; see proxy_upstream_continue */
     enum s3_error_code failure; /* set by a parser callback that gave up on the response */
 };
 
@@ -339,12 +359,27 @@ enum core_err proxy_upload_multipart_etag(const char (*part_etags)[80], size_t c
                                           size_t cap) CORE_WARN_UNUSED;
 enum core_err proxy_upload_prepare_id(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
 enum core_err proxy_upload_collect(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
+/*
+ * Gets the data key of the upload an UploadPart or UploadPartCopy names, into req->key_dek. Returns
+ * CORE_AGAIN while a KMS call runs (ready runs when it ends); sets *error on failure.
+ */
+enum core_err proxy_upload_fetch_part_key(struct proxy_request *req, enum s3_error_code *error,
+                                          proxy_keys_ready_fn ready) CORE_WARN_UNUSED;
 enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
 enum core_err proxy_upload_prepare_create(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
 void proxy_upload_cleanup(struct proxy_request *req);
 
 /* proxy_body.c */
 enum core_err proxy_body_prepare(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
+
+/*
+ * Gets the data key the request's body is sealed under: a new one for PutObject, CopyObject and
+ * CreateMultipartUpload, the upload's for UploadPart and UploadPartCopy. Returns CORE_OK with
+ * req->key_ready set, CORE_AGAIN while a KMS call runs (ready runs when it ends and the caller calls this
+ * again), or an error with *error set. Other operations need no key and get CORE_OK.
+ */
+enum core_err proxy_body_fetch_key(struct proxy_request *req, enum s3_error_code *error, proxy_keys_ready_fn ready)
+    CORE_WARN_UNUSED;
 enum core_err proxy_body_feed(struct proxy_request *req, const uint8_t *data, size_t len,
                               enum s3_error_code *error) CORE_WARN_UNUSED;
 enum core_err proxy_body_finish(struct proxy_request *req, enum s3_error_code *error) CORE_WARN_UNUSED;
@@ -358,6 +393,8 @@ enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_reques
 struct evbuffer *proxy_upstream_output(struct proxy_upstream *up);
 void proxy_upstream_release(struct proxy_upstream *up, bool reusable);
 void proxy_upstream_resume_reading(struct proxy_upstream *up);
+/* Parses the response that waited for its data key (paused_for_key) and reads from the backend again. */
+void proxy_upstream_continue(struct proxy_upstream *up);
 void proxy_upstream_drop_pool(struct proxy_worker *w);
 
 /* proxy_response.c */

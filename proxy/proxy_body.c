@@ -161,49 +161,55 @@ static enum core_err prepare_buffers(struct proxy_request *req, enum s3_error_co
     return req->plain != NULL && req->cipher != NULL ? CORE_OK : CORE_NOMEM;
 }
 
-/* Creates the object's data key, wraps it with the KMS and starts the sealing stream. */
+/* Starts the sealing stream under the data key proxy_body_fetch_key got, and the object's envelope. */
 static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code *error)
 {
-    uint8_t dek[CRYPTO_DEK_LEN];
     uint8_t stream_id[CRYPTO_STREAM_ID_LEN];
-    uint8_t context[2200];
-    uint8_t wrapped[KMS_WRAPPED_MAX];
-    char kms_id[KMS_KEY_ID_MAX];
-    size_t context_len = 0;
-    size_t wrapped_len = 0;
     const char *bucket = req->target.bucket;
-    enum core_err err;
+    const struct proxy_wrapped_key *w = &req->key_wrapped;
 
+    CORE_ENSURE(req->key_ready, CORE_INTERNAL);
     CORE_TRY(prepare_buffers(req, error));
     req->envelope = calloc(1, sizeof(*req->envelope));
     if (req->envelope == NULL) {
         return CORE_NOMEM;
     }
+    CORE_TRY(crypto_random(stream_id, sizeof(stream_id)));
+    CORE_TRY(crypto_envelope_seal(req->key_dek, w->kms_id, w->blob, w->len, req->plain_expected, bucket,
+                                  strlen(bucket), req->target.key, req->target.key_len, req->envelope));
+    return crypto_stream_seal_init(&req->seal, req->key_dek, 0, stream_id, req->plain_expected);
+}
 
-    err = crypto_random(dek, sizeof(dek));
-    if (err == CORE_OK) {
-        err = crypto_random(stream_id, sizeof(stream_id));
+enum core_err proxy_body_fetch_key(struct proxy_request *req, enum s3_error_code *error, proxy_keys_ready_fn ready)
+{
+    const char *bucket = req->target.bucket;
+    uint8_t context[2200];
+    size_t context_len = 0;
+    enum core_err err;
+
+    if (req->key_ready) {
+        return CORE_OK;
     }
-    if (err == CORE_OK) {
-        err = crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
-                                  sizeof(context), &context_len);
-    }
-    if (err == CORE_OK) {
-        err = kms_wrap(req->conn->worker->kms, dek, context, context_len, wrapped, sizeof(wrapped), &wrapped_len,
-                       kms_id, sizeof(kms_id));
-        if (err != CORE_OK) {
-            core_log(CORE_LOG_ERROR, "proxy", "cannot wrap the data key: %s r=%s", core_err_str(err), req->id);
-            *error = S3_ERR_KMS;
+    switch (req->target.op) {
+    case S3_OP_UPLOAD_PART:
+    case S3_OP_UPLOAD_PART_COPY:
+        err = proxy_upload_fetch_part_key(req, error, ready);
+        break;
+    case S3_OP_PUT_OBJECT:
+    case S3_OP_COPY_OBJECT:
+    case S3_OP_CREATE_MULTIPART_UPLOAD:
+        CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
+                                     sizeof(context), &context_len));
+        err = proxy_keys_generate(req, context, context_len, req->key_dek, &req->key_wrapped, ready);
+        if (err != CORE_OK && err != CORE_AGAIN) {
+            core_log(CORE_LOG_ERROR, "proxy", "cannot make a data key: %s r=%s", core_err_str(err), req->id);
+            *error = proxy_keys_s3_error(err);
         }
+        break;
+    default:
+        return CORE_OK;
     }
-    if (err == CORE_OK) {
-        err = crypto_envelope_seal(dek, kms_id, wrapped, wrapped_len, req->plain_expected, bucket, strlen(bucket),
-                                   req->target.key, req->target.key_len, req->envelope);
-    }
-    if (err == CORE_OK) {
-        err = crypto_stream_seal_init(&req->seal, dek, 0, stream_id, req->plain_expected);
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
+    req->key_ready = err == CORE_OK;
     return err;
 }
 

@@ -38,6 +38,12 @@ enum setting_id {
     SET_PKCS11_PIN,
     SET_PKCS11_KEY_LABEL,
     SET_PKCS11_MECHANISM,
+    SET_KEY_POLICY,
+    SET_KMS_THREADS,
+    SET_KMS_QUEUE_MAX,
+    SET_KMS_RETRIES,
+    SET_KEY_CACHE_SIZE,
+    SET_KEY_CACHE_TTL,
     SET_TLS_CERT_FILE,
     SET_TLS_KEY_FILE,
     SET_LOG_LEVEL,
@@ -110,6 +116,25 @@ static const struct setting settings[SET_COUNT] = {
     [SET_PKCS11_MECHANISM] = {"S3SEAL_PKCS11_MECHANISM", "kms", "pkcs11_mechanism", "aes-gcm",
                               "Mechanism that wraps data keys on the token; aes-gcm (CKM_AES_GCM) is the only "
                               "one supported."},
+    [SET_KEY_POLICY] = {"S3SEAL_KEY_POLICY", "kms", "key_policy", NULL,
+                        "Comma-separated BUCKET/PREFIX=PROVIDER:KEY entries that choose the master key for new "
+                        "objects, such as logs/=file:k2,finance/2026/=p11:kek-finance (BUCKET/ alone covers the "
+                        "whole bucket; the longest matching entry wins). Other objects use the active "
+                        "provider's key. Reads always use the key the object's envelope names."},
+    [SET_KMS_THREADS] = {"S3SEAL_KMS_THREADS", "kms", "threads", "4",
+                         "Threads that make KMS calls, so that no event loop waits on a KMS (1 to 256)."},
+    [SET_KMS_QUEUE_MAX] = {"S3SEAL_KMS_QUEUE_MAX", "kms", "queue_max", "1024",
+                           "KMS calls that may wait for a KMS thread; beyond that requests get 503 "
+                           "ServiceUnavailable."},
+    [SET_KMS_RETRIES] = {"S3SEAL_KMS_RETRIES", "kms", "retries", "2",
+                         "Retries of an unwrap that found the KMS unavailable, 50 ms and then four times longer "
+                         "apart (0 to 5). Wraps are not retried: the client retries the upload."},
+    [SET_KEY_CACHE_SIZE] = {"S3SEAL_KEY_CACHE_SIZE", "kms", "key_cache_size", "4096",
+                            "Unwrapped data keys kept in memory, so repeated reads of an object need no KMS "
+                            "call; 0 turns the cache off. Entries are wiped when evicted."},
+    [SET_KEY_CACHE_TTL] = {"S3SEAL_KEY_CACHE_TTL", "kms", "key_cache_ttl", "300",
+                           "Seconds a cached data key stays usable; 0 turns the cache off. A key revoked in "
+                           "the KMS keeps opening its objects for at most this long."},
     [SET_TLS_CERT_FILE] = {"S3SEAL_TLS_CERT_FILE", "server", "tls_cert_file", NULL,
                            "PEM certificate chain for the listener; with S3SEAL_TLS_KEY_FILE, clients must use "
                            "HTTPS (TLS 1.2 or 1.3)."},
@@ -309,6 +334,16 @@ static enum core_err parse_positive(const char *value, int max, int *out)
     return CORE_OK;
 }
 
+/* Like parse_positive, but 0 is allowed too. */
+static enum core_err parse_count(const char *value, int max, int *out)
+{
+    if (strcmp(value, "0") == 0) {
+        *out = 0;
+        return CORE_OK;
+    }
+    return parse_positive(value, max, out);
+}
+
 static enum core_err add_client(struct proxy_config *cfg, const char *id, const char *secret)
 {
     struct proxy_client_credential *grown;
@@ -505,17 +540,81 @@ static enum core_err parse_plaintext_prefixes(struct proxy_config *cfg, const ch
     return CORE_OK;
 }
 
-bool proxy_config_is_plaintext(const struct proxy_config *cfg, const char *bucket, const char *key,
-                               size_t key_len)
+/* Parses "bucket/prefix=provider:key" entries of the key policy. */
+static enum core_err parse_key_policy(struct proxy_config *cfg, const char *value, char *err, size_t err_cap)
+{
+    const char *p = value;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+        const char *slash = memchr(p, '/', len);
+        struct proxy_key_rule *grown;
+
+        if (eq == NULL || slash == NULL || slash == p || slash > eq || memchr(eq, ':', len - (size_t)(eq - p)) == NULL ||
+            eq[1] == ':' || p[len - 1] == ':') {
+            snprintf(err, err_cap,
+                     "S3SEAL_KEY_POLICY: invalid entry '%.*s'; expected BUCKET/PREFIX=PROVIDER:KEY, such as "
+                     "logs/=file:k2",
+                     (int)len, p);
+            return CORE_CONFIG;
+        }
+        grown = realloc(cfg->key_rules, (cfg->key_rule_count + 1) * sizeof(*grown));
+        if (grown == NULL) {
+            return CORE_NOMEM;
+        }
+        cfg->key_rules = grown;
+        grown[cfg->key_rule_count].prefix = strndup(p, (size_t)(eq - p));
+        grown[cfg->key_rule_count].key_ref = strndup(eq + 1, len - (size_t)(eq - p) - 1);
+        cfg->key_rule_count++;
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return CORE_OK;
+}
+
+/* True when entry ("bucket/prefix") covers the object; *prefix_len gets the length of its prefix part. */
+static bool entry_covers(const char *entry, const char *bucket, const char *key, size_t key_len, size_t *prefix_len)
 {
     size_t bucket_len = strlen(bucket);
 
-    for (size_t i = 0; i < cfg->plaintext_prefix_count; i++) {
-        const char *entry = cfg->plaintext_prefixes[i];
-        size_t prefix_len = strlen(entry) - bucket_len - 1;
+    if (strncmp(entry, bucket, bucket_len) != 0 || entry[bucket_len] != '/') {
+        return false;
+    }
+    *prefix_len = strlen(entry) - bucket_len - 1;
+    return key_len >= *prefix_len && memcmp(key, entry + bucket_len + 1, *prefix_len) == 0;
+}
 
-        if (strncmp(entry, bucket, bucket_len) == 0 && entry[bucket_len] == '/' && key_len >= prefix_len &&
-            memcmp(key, entry + bucket_len + 1, prefix_len) == 0) {
+const char *proxy_config_key_ref(const struct proxy_config *cfg, const char *bucket, const char *key,
+                                 size_t key_len)
+{
+    const char *best = NULL;
+    size_t best_len = 0;
+
+    if (bucket == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->key_rule_count; i++) {
+        size_t prefix_len = 0;
+
+        if (entry_covers(cfg->key_rules[i].prefix, bucket, key, key_len, &prefix_len) &&
+            (best == NULL || prefix_len > best_len)) {
+            best = cfg->key_rules[i].key_ref;
+            best_len = prefix_len;
+        }
+    }
+    return best;
+}
+
+bool proxy_config_is_plaintext(const struct proxy_config *cfg, const char *bucket, const char *key,
+                               size_t key_len)
+{
+    size_t prefix_len = 0;
+
+    for (size_t i = 0; i < cfg->plaintext_prefix_count; i++) {
+        if (entry_covers(cfg->plaintext_prefixes[i], bucket, key, key_len, &prefix_len)) {
             return true;
         }
     }
@@ -568,8 +667,39 @@ static char *strdup_or_null(const char *s)
 }
 
 /* Checks the key provider settings; kms_pkcs11_load checks the PKCS#11 values themselves. */
+/* Parses the KMS thread pool and data key cache settings. */
+static enum core_err apply_key_service(struct proxy_config *cfg, const struct raw_config *raw, char *err,
+                                       size_t err_cap)
+{
+    static const struct {
+        enum setting_id id;
+        int min;
+        int max;
+    } limits[] = {
+        {SET_KMS_THREADS, 1, 256},   {SET_KMS_QUEUE_MAX, 1, 1000000}, {SET_KMS_RETRIES, 0, 5},
+        {SET_KEY_CACHE_SIZE, 0, 1000000}, {SET_KEY_CACHE_TTL, 0, 86400},
+    };
+    int *targets[] = {&cfg->kms_threads, &cfg->kms_queue_max, &cfg->kms_retries, &cfg->key_cache_size,
+                      &cfg->key_cache_ttl_s};
+
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        const char *value = raw->values[limits[i].id];
+
+        if (parse_count(value, limits[i].max, targets[i]) != CORE_OK || *targets[i] < limits[i].min) {
+            snprintf(err, err_cap, "%s: invalid value '%s'; expected a whole number from %d to %d",
+                     raw->origin[limits[i].id], value, limits[i].min, limits[i].max);
+            return CORE_CONFIG;
+        }
+    }
+    if (raw->values[SET_KEY_POLICY] != NULL) {
+        CORE_TRY(parse_key_policy(cfg, raw->values[SET_KEY_POLICY], err, err_cap));
+    }
+    return CORE_OK;
+}
+
 static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
 {
+    CORE_TRY(apply_key_service(cfg, raw, err, err_cap));
     const char *provider = raw->values[SET_KMS_PROVIDER];
 
     if (strcmp(provider, "file") == 0) {
@@ -676,6 +806,11 @@ void proxy_config_free(struct proxy_config *cfg)
     free_secret(cfg->pkcs11_pin);
     free(cfg->pkcs11_key_label);
     free(cfg->pkcs11_mechanism);
+    for (size_t i = 0; i < cfg->key_rule_count; i++) {
+        free(cfg->key_rules[i].prefix);
+        free(cfg->key_rules[i].key_ref);
+    }
+    free(cfg->key_rules);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     free(cfg);

@@ -17,6 +17,12 @@ struct proxy_client_credential {
     char *secret_access_key; /* owned; never logged */
 };
 
+/* One entry of the key policy: new objects under prefix get their data key wrapped under key_ref. */
+struct proxy_key_rule {
+    char *prefix;  /* owned; "bucket/prefix" */
+    char *key_ref; /* owned; "provider:key", as kms_wrap_with takes it */
+};
+
 struct proxy_config {
     char *listen_host; /* owned; numeric address */
     char *listen_port; /* owned */
@@ -48,6 +54,13 @@ struct proxy_config {
     char *pkcs11_pin; /* owned; never logged */
     char *pkcs11_key_label;
     char *pkcs11_mechanism;
+    struct proxy_key_rule *key_rules; /* owned array */
+    size_t key_rule_count;
+    int kms_threads;
+    int kms_queue_max;
+    int kms_retries;
+    int key_cache_size; /* entries; 0 turns the cache off */
+    int key_cache_ttl_s;
     int log_level;
     int client_timeout_s;
     int backend_timeout_s;
@@ -74,6 +87,13 @@ const char *proxy_config_find_secret(const struct proxy_config *cfg, const char 
  */
 bool proxy_config_is_plaintext(const struct proxy_config *cfg, const char *bucket, const char *key,
                                size_t key_len);
+
+/*
+ * Returns the key reference ("provider:key") the key policy names for a new object, from its longest
+ * matching entry, or NULL when no entry covers the object and the active provider's key applies.
+ */
+const char *proxy_config_key_ref(const struct proxy_config *cfg, const char *bucket, const char *key,
+                                 size_t key_len);
 
 /* Writes the description of every setting, for `s3seal serve --help`. */
 void proxy_config_print_help(FILE *out);

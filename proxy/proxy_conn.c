@@ -68,6 +68,8 @@ static void request_free(struct proxy_request *req)
     if (req->source_up != NULL) {
         proxy_upstream_release(req->source_up, false);
     }
+    proxy_keys_release(req);
+    OPENSSL_cleanse(req->key_dek, sizeof(req->key_dek));
     proxy_body_cleanup(req);
     proxy_response_cleanup(req);
     proxy_upload_cleanup(req);
@@ -487,30 +489,39 @@ static bool metadata_fits(const struct proxy_request *req)
     return total + envelope_metadata_size(env) <= limit;
 }
 
-/* Handles a complete request head; returns after the request got a response or was forwarded. */
-static void request_begin(struct proxy_conn *c)
+static void on_request_key(struct proxy_request *req);
+
+/*
+ * Gets the data key the request needs before its body can be sealed. Returns false when the request got
+ * an error response, or waits for a KMS call: then on_request_key runs the rest of the request.
+ */
+static bool request_key_ready(struct proxy_request *req)
+{
+    enum s3_error_code error = S3_ERR_NONE;
+    enum core_err err;
+
+    /* a CopyObject re-wraps its source's key, or gets a new one only for a source s3seal did not write */
+    if (req->plaintext_write || req->target.op == S3_OP_COPY_OBJECT) {
+        return true;
+    }
+    err = proxy_body_fetch_key(req, &error, on_request_key);
+    if (err == CORE_AGAIN) {
+        req->key_wait = true;
+        req->body_blocked = true;
+        return false;
+    }
+    if (err != CORE_OK) {
+        proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        return false;
+    }
+    return true;
+}
+
+/* Prepares the body and starts the backend request, once the request's data key is at hand. */
+static void request_proceed(struct proxy_conn *c)
 {
     struct proxy_request *req = c->req;
     enum s3_error_code error = S3_ERR_NONE;
-    const struct s3_header *expect;
-
-    proxy_head_finish(&req->head);
-    req->method = llhttp_method_name(c->parser.method);
-    req->upstream_method = req->method;
-    req->is_head_method = c->parser.method == HTTP_HEAD;
-    req->keep_alive = llhttp_should_keep_alive(&c->parser) != 0;
-    req->s3.method = req->method;
-    req->s3.target = req->head.data + req->head.url_off;
-    req->s3.target_len = req->head.url_len;
-    req->s3.headers = req->head.views;
-    req->s3.header_count = req->head.count;
-    expect = proxy_head_find(&req->head, "expect");
-    req->expect_continue = expect != NULL && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
-
-    if (!parse_content_length(req) || !classify(req) || !reject_form_upload(req) || !authenticate(req) ||
-        !check_operation(req)) {
-        return;
-    }
 
     if (proxy_body_prepare(req, &error) != CORE_OK) {
         proxy_conn_send_error(req, error != S3_ERR_NONE ? error : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
@@ -550,6 +561,35 @@ static void request_begin(struct proxy_conn *c)
     }
     core_log(CORE_LOG_DEBUG, "proxy", "%s op=%s bucket=%s r=%s", req->method, s3_op_name(req->target.op),
              req->target.bucket ? req->target.bucket : "-", req->id);
+}
+
+/* Handles a complete request head; returns after the request got a response or was forwarded. */
+static void request_begin(struct proxy_conn *c)
+{
+    struct proxy_request *req = c->req;
+    const struct s3_header *expect;
+
+    proxy_head_finish(&req->head);
+    req->method = llhttp_method_name(c->parser.method);
+    req->upstream_method = req->method;
+    req->is_head_method = c->parser.method == HTTP_HEAD;
+    req->keep_alive = llhttp_should_keep_alive(&c->parser) != 0;
+    req->s3.method = req->method;
+    req->s3.target = req->head.data + req->head.url_off;
+    req->s3.target_len = req->head.url_len;
+    req->s3.headers = req->head.views;
+    req->s3.header_count = req->head.count;
+    expect = proxy_head_find(&req->head, "expect");
+    req->expect_continue = expect != NULL && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
+
+    if (!parse_content_length(req) || !classify(req) || !reject_form_upload(req) || !authenticate(req) ||
+        !check_operation(req)) {
+        return;
+    }
+
+    if (request_key_ready(req)) {
+        request_proceed(c);
+    }
 }
 
 static int on_message_begin(llhttp_t *p)
@@ -605,12 +645,9 @@ static void body_complete(struct proxy_conn *c)
     }
 }
 
-static int on_headers_complete(llhttp_t *p)
+/* The part of a parsed request head's handling that follows request_begin. */
+static void finish_head(struct proxy_conn *c)
 {
-    struct proxy_conn *c = p->data;
-
-    c->state = PROXY_CONN_READING_BODY;
-    request_begin(c);
     if (c->req->response_started) {
         c->req->body_mode = PROXY_BODY_DISCARD;
     }
@@ -619,8 +656,42 @@ static int on_headers_complete(llhttp_t *p)
     if (!c->req->has_body) {
         body_complete(c);
     }
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct proxy_conn *c = p->data;
+
+    c->state = PROXY_CONN_READING_BODY;
+    request_begin(c);
+    if (!c->req->key_wait) {
+        finish_head(c);
+    }
     /* pause so the caller regains control before any body byte is parsed */
     return HPE_PAUSED;
+}
+
+/*
+ * Carries on with a request whose head waited for its data key, as if llhttp had just parsed the head:
+ * in_parser defers freeing the request until the handling is over, as it does inside llhttp callbacks.
+ */
+static void on_request_key(struct proxy_request *req)
+{
+    struct proxy_conn *c = req->conn;
+
+    c->in_parser = true;
+    req->key_wait = false;
+    req->body_blocked = false;
+    if (request_key_ready(req)) {
+        request_proceed(c);
+    }
+    if (!req->key_wait) {
+        finish_head(c);
+    }
+    c->in_parser = false;
+
+    c->paused_for_upstream = false;
+    advance(c);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)

@@ -31,6 +31,7 @@ void proxy_copy_free(struct proxy_copy *copy)
     free(copy->part_etags);
     proxy_head_cleanup(&copy->source_head);
     proxy_reader_cleanup(&copy->reader);
+    OPENSSL_cleanse(copy->source_dek, sizeof(copy->source_dek));
     free(copy);
 }
 
@@ -141,45 +142,66 @@ static enum core_err keep_source_head(struct proxy_copy *copy, const struct prox
     return CORE_OK;
 }
 
-/* Unwraps the source's data key and wraps it again for the destination's bucket and key. */
+/*
+ * Asks for the source's HEAD again once a KMS call ended: the envelope is read afresh, and the key that
+ * arrived waits in the request (the source's in copy->source_dek, a new one in req->key_dek).
+ */
+static void on_copy_key(struct proxy_request *req)
+{
+    req->copy->key_wait = false;
+    req->next_step = PROXY_STEP_COPY_HEAD;
+    proxy_upload_next(req);
+}
+
+/* Gets the source's data key into copy->source_dek; CORE_AGAIN while a KMS call runs. */
+static enum core_err fetch_source_key(struct proxy_request *req, const struct crypto_envelope *env)
+{
+    struct proxy_copy *copy = req->copy;
+    uint8_t context[2200];
+    size_t context_len = 0;
+    enum core_err err;
+
+    if (copy->source_key_ready) {
+        return CORE_OK;
+    }
+    CORE_TRY(crypto_wrap_context(copy->source_bucket, strlen(copy->source_bucket), copy->source_key,
+                                 copy->source_key_len, context, sizeof(context), &context_len));
+    err = proxy_keys_unwrap(req, env->kms, env->wrapped, env->wrapped_len, context, context_len, copy->source_dek,
+                            on_copy_key);
+    copy->source_key_ready = err == CORE_OK;
+    return err;
+}
+
+/* Wraps the source's data key again for the destination's bucket and key; CORE_AGAIN while the KMS works. */
 static enum core_err rewrap(struct proxy_request *req, const struct crypto_envelope *env)
 {
     struct proxy_copy *copy = req->copy;
-    uint8_t dek[KMS_DEK_LEN];
+    struct proxy_wrapped_key wrapped;
     uint8_t context[2200];
-    uint8_t wrapped[KMS_WRAPPED_MAX];
-    char kms_id[KMS_KEY_ID_MAX];
     size_t context_len = 0;
-    size_t wrapped_len = 0;
     const char *bucket = req->target.bucket;
-    enum core_err err;
 
-    CORE_TRY(crypto_wrap_context(copy->source_bucket, strlen(copy->source_bucket), copy->source_key,
-                                 copy->source_key_len, context, sizeof(context), &context_len));
-    err = kms_unwrap(req->conn->worker->kms, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek);
-    if (err == CORE_OK) {
-        err = crypto_envelope_verify(env, dek, copy->source_bucket, strlen(copy->source_bucket), copy->source_key,
-                                     copy->source_key_len);
+    CORE_TRY(crypto_envelope_verify(env, copy->source_dek, copy->source_bucket, strlen(copy->source_bucket),
+                                    copy->source_key, copy->source_key_len));
+    CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
+                                 sizeof(context), &context_len));
+    CORE_TRY(proxy_keys_wrap(req, copy->source_dek, context, context_len, &wrapped, on_copy_key));
+
+    req->envelope = calloc(1, sizeof(*req->envelope));
+    CORE_ENSURE(req->envelope != NULL, CORE_NOMEM);
+    if (env->multipart) {
+        return crypto_envelope_seal_multipart(copy->source_dek, wrapped.kms_id, wrapped.blob, wrapped.len, bucket,
+                                              strlen(bucket), req->target.key, req->target.key_len, req->envelope);
     }
-    if (err == CORE_OK) {
-        err = crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
-                                  sizeof(context), &context_len);
-    }
-    if (err == CORE_OK) {
-        err = kms_wrap(req->conn->worker->kms, dek, context, context_len, wrapped, sizeof(wrapped), &wrapped_len,
-                       kms_id, sizeof(kms_id));
-    }
-    if (err == CORE_OK) {
-        req->envelope = calloc(1, sizeof(*req->envelope));
-        err = req->envelope == NULL ? CORE_NOMEM
-              : env->multipart
-                  ? crypto_envelope_seal_multipart(dek, kms_id, wrapped, wrapped_len, bucket, strlen(bucket),
-                                                   req->target.key, req->target.key_len, req->envelope)
-                  : crypto_envelope_seal(dek, kms_id, wrapped, wrapped_len, env->plain_len, bucket, strlen(bucket),
-                                         req->target.key, req->target.key_len, req->envelope);
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
-    return err;
+    return crypto_envelope_seal(copy->source_dek, wrapped.kms_id, wrapped.blob, wrapped.len, env->plain_len, bucket,
+                                strlen(bucket), req->target.key, req->target.key_len, req->envelope);
+}
+
+/* Lets the HEAD response end without a next step; on_copy_key starts one when the KMS call ends. */
+static enum core_err wait_for_key(struct proxy_request *req)
+{
+    req->copy->key_wait = true;
+    return CORE_OK;
 }
 
 static void fail_with(struct proxy_request *req, enum s3_error_code code, const char *message)
@@ -236,18 +258,29 @@ enum core_err proxy_copy_source_head(struct proxy_request *req, struct proxy_ups
         fail_with(req, S3_ERR_OBJECT_INTEGRITY, "the copy source has a malformed envelope");
         return CORE_OK;
     }
-    if (req->target.op == S3_OP_UPLOAD_PART_COPY || !present) {
+    err = present ? fetch_source_key(req, &env) : CORE_OK;
+    if (err == CORE_OK && !present && req->target.op == S3_OP_COPY_OBJECT) {
+        enum s3_error_code error = S3_ERR_NONE;
+
+        /* a source s3seal did not write is encrypted on the way, under a new data key */
+        err = proxy_body_fetch_key(req, &error, on_copy_key);
+    }
+    if (err == CORE_OK && (req->target.op == S3_OP_UPLOAD_PART_COPY || !present)) {
         err = setup_read(req, up, present ? &env : NULL);
         OPENSSL_cleanse(&env, sizeof(env));
         return err;
     }
-
-    err = rewrap(req, &env);
+    if (err == CORE_OK) {
+        err = rewrap(req, &env);
+    }
     OPENSSL_cleanse(&env, sizeof(env));
+    if (err == CORE_AGAIN) {
+        return wait_for_key(req);
+    }
     if (err != CORE_OK) {
-        core_log(CORE_LOG_ERROR, "proxy", "cannot wrap the copy source's data key again: %s r=%s",
+        core_log(CORE_LOG_ERROR, "proxy", "cannot get or wrap again the copy source's data key: %s r=%s",
                  core_err_str(err), req->id);
-        fail_with(req, err == CORE_CRYPTO ? S3_ERR_OBJECT_INTEGRITY : S3_ERR_KMS, NULL);
+        fail_with(req, proxy_keys_s3_error(err), err == CORE_CRYPTO ? "the copy source failed verification" : NULL);
         return CORE_OK;
     }
     CORE_TRY(keep_source_head(req->copy, &up->head));
@@ -320,15 +353,14 @@ static enum core_err setup_read(struct proxy_request *req, struct proxy_upstream
     copy->reader.ranged = true;
     req->plain_expected = copy->reader.remaining;
     if (env != NULL && copy->reader.remaining > 0) {
-        enum core_err err = proxy_reader_open(&copy->reader, req->conn->worker->kms, env, copy->source_bucket,
+        enum core_err err = proxy_reader_open(&copy->reader, copy->source_dek, env, copy->source_bucket,
                                               copy->source_key, copy->source_key_len,
                                               copy->source_first / CRYPTO_CHUNK_PLAIN_MAX);
 
         if (err != CORE_OK) {
             core_log(CORE_LOG_ERROR, "proxy", "copy source failed verification (%s) r=%s",
                      copy->reader.failure ? copy->reader.failure : core_err_str(err), req->id);
-            fail_with(req, err == CORE_KMS ? S3_ERR_KMS : S3_ERR_OBJECT_INTEGRITY,
-                      "the copy source failed verification");
+            fail_with(req, S3_ERR_OBJECT_INTEGRITY, "the copy source failed verification");
             return CORE_OK;
         }
     }

@@ -36,6 +36,32 @@ static enum core_err add_pkcs11(struct kms_provider *registry, const struct prox
     return kms_registry_add(registry, pkcs11, true);
 }
 
+/* Wraps a test key under every key the policy names, so a typo stops start-up instead of failing uploads. */
+static enum core_err check_key_policy(const struct proxy_config *cfg, struct kms_provider *kms, char *err,
+                                      size_t err_cap)
+{
+    static const uint8_t context[] = "s3seal key policy check";
+    uint8_t dek[KMS_DEK_LEN] = {0};
+    uint8_t wrapped[KMS_WRAPPED_MAX];
+    char kms_id[KMS_KEY_ID_MAX];
+    size_t wrapped_len = 0;
+
+    for (size_t i = 0; i < cfg->key_rule_count; i++) {
+        const struct proxy_key_rule *rule = &cfg->key_rules[i];
+        enum core_err rc = kms_wrap_with(kms, rule->key_ref, dek, context, sizeof(context) - 1, wrapped,
+                                         sizeof(wrapped), &wrapped_len, kms_id, sizeof(kms_id));
+
+        if (rc != CORE_OK) {
+            snprintf(err, err_cap,
+                     "S3SEAL_KEY_POLICY: %s=%s cannot wrap data keys (%s); the provider must be configured "
+                     "and have that key",
+                     rule->prefix, rule->key_ref, core_err_str(rc));
+            return CORE_CONFIG;
+        }
+    }
+    return CORE_OK;
+}
+
 enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider **out, char *err, size_t err_cap)
 {
     struct kms_provider *registry = NULL;
@@ -73,6 +99,10 @@ enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider
         unwrap = "file,p11";
     } else if (use_pkcs11) {
         unwrap = "p11";
+    }
+    rc = check_key_policy(cfg, registry, err, err_cap);
+    if (rc != CORE_OK) {
+        goto out;
     }
     core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s unwrap=%s", use_pkcs11 ? "p11" : "file", unwrap);
     *out = registry;

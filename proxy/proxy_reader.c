@@ -6,33 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum core_err proxy_reader_open(struct proxy_reader *r, struct kms_provider *kms, const struct crypto_envelope *env,
-                                const char *bucket, const char *key, size_t key_len, uint64_t first_chunk)
+enum core_err proxy_reader_open(struct proxy_reader *r, const uint8_t dek[KMS_DEK_LEN],
+                                const struct crypto_envelope *env, const char *bucket, const char *key,
+                                size_t key_len, uint64_t first_chunk)
 {
-    uint8_t dek[KMS_DEK_LEN];
-    uint8_t context[2200];
-    size_t context_len = 0;
-    enum core_err err;
-
     r->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
     r->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
     CORE_ENSURE(r->cipher != NULL && r->plain != NULL, CORE_NOMEM);
-    CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), key, key_len, context, sizeof(context), &context_len));
 
-    err = kms_unwrap(kms, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek);
-    if (err != CORE_OK) {
-        r->failure = err == CORE_CRYPTO ? "data key does not unwrap" : "key management failed";
-    } else if (crypto_envelope_verify(env, dek, bucket, strlen(bucket), key, key_len) != CORE_OK) {
+    if (crypto_envelope_verify(env, dek, bucket, strlen(bucket), key, key_len) != CORE_OK) {
         r->failure = "envelope authentication failed";
-        err = CORE_CRYPTO;
-    } else if (env->multipart) {
-        r->multi_mode = true;
-        err = crypto_multi_open_init(&r->multi, dek, first_chunk == 0);
-    } else {
-        err = crypto_stream_open_init(&r->single, dek, 0, env->plain_len, first_chunk);
+        return CORE_CRYPTO;
     }
-    OPENSSL_cleanse(dek, sizeof(dek));
-    return err;
+    if (env->multipart) {
+        r->multi_mode = true;
+        return crypto_multi_open_init(&r->multi, dek, first_chunk == 0);
+    }
+    return crypto_stream_open_init(&r->single, dek, 0, env->plain_len, first_chunk);
 }
 
 /* Bytes to gather next: a chunk of known length, or for a multipart object its header first. */

@@ -35,15 +35,14 @@ struct proxy_reader {
 typedef enum core_err (*proxy_reader_emit_fn)(void *arg, const uint8_t *plain, size_t len);
 
 /*
- * Unwraps the object's data key for bucket and key, verifies the envelope,
- * and prepares reading from chunk first_chunk. Returns CORE_KMS when the KMS
- * failed and CORE_CRYPTO when the key does not unwrap or the envelope does
- * not verify, with r->failure saying which. The caller sets the skip,
- * remaining and ranged fields before feeding.
+ * Verifies the envelope with the object's data key dek, for bucket and key, and prepares reading from
+ * chunk first_chunk. Returns CORE_CRYPTO, with r->failure set, when the envelope does not verify. The
+ * caller gets dek from the key service (proxy_keys.h) and sets the skip, remaining and ranged fields
+ * before feeding.
  */
-enum core_err proxy_reader_open(struct proxy_reader *r, struct kms_provider *kms, const struct crypto_envelope *env,
-                                const char *bucket, const char *key, size_t key_len,
-                                uint64_t first_chunk) CORE_WARN_UNUSED;
+enum core_err proxy_reader_open(struct proxy_reader *r, const uint8_t dek[KMS_DEK_LEN],
+                                const struct crypto_envelope *env, const char *bucket, const char *key,
+                                size_t key_len, uint64_t first_chunk) CORE_WARN_UNUSED;
 
 /*
  * Feeds response bytes; passes each verified piece of the range to emit.

@@ -179,18 +179,84 @@ static bool plaintext_size(const struct proxy_request *req, const struct proxy_u
     return crypto_size_decrypted(stored, size);
 }
 
-/* Unwraps the data key, checks the envelope, and starts decryption at first_chunk. */
+static void on_reader_key(struct proxy_request *req);
+
+/*
+ * Gets the object's data key from the key service and starts decryption at first_chunk. While a KMS call
+ * runs, the envelope is kept and the backend response waits unread (req->reader_key_wait); on_reader_key
+ * carries on.
+ */
+static enum core_err open_reader(struct proxy_request *req, const struct crypto_envelope *env,
+                                 uint64_t first_chunk, enum s3_error_code *failure)
+{
+    const char *bucket = req->target.bucket;
+    uint8_t context[2200];
+    uint8_t dek[KMS_DEK_LEN];
+    size_t context_len = 0;
+    enum core_err err;
+
+    CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
+                                 sizeof(context), &context_len));
+    err = proxy_keys_unwrap(req, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek,
+                            on_reader_key);
+    if (err == CORE_AGAIN) {
+        if (req->reader_env == NULL) {
+            req->reader_env = malloc(sizeof(*req->reader_env));
+            CORE_ENSURE(req->reader_env != NULL, CORE_NOMEM);
+            memcpy(req->reader_env, env, sizeof(*env));
+        }
+        req->reader_first_chunk = first_chunk;
+        req->reader_key_wait = true;
+        return CORE_OK;
+    }
+    if (err == CORE_OK) {
+        err = proxy_reader_open(&req->reader, dek, env, bucket, req->target.key, req->target.key_len, first_chunk);
+    } else {
+        req->reader.failure = err == CORE_CRYPTO ? "data key does not unwrap" : "key management failed";
+    }
+    OPENSSL_cleanse(dek, sizeof(dek));
+
+    if (err == CORE_CRYPTO) {
+        log_integrity_failure(req, req->reader.failure);
+        *failure = S3_ERR_OBJECT_INTEGRITY;
+    } else if (err != CORE_OK) {
+        core_log(CORE_LOG_ERROR, "proxy", "cannot get the data key of %s: %s r=%s", env->kms, core_err_str(err),
+                 req->id);
+        *failure = proxy_keys_s3_error(err);
+    }
+    return err;
+}
+
 static enum core_err start_open(struct proxy_request *req, struct proxy_upstream *up,
                                 const struct crypto_envelope *env, uint64_t first_chunk)
 {
-    enum core_err err = proxy_reader_open(&req->reader, req->conn->worker->kms, env, req->target.bucket,
-                                          req->target.key, req->target.key_len, first_chunk);
+    return open_reader(req, env, first_chunk, &up->failure);
+}
 
-    if (err == CORE_KMS || err == CORE_CRYPTO) {
-        log_integrity_failure(req, req->reader.failure);
-        up->failure = err == CORE_CRYPTO ? S3_ERR_OBJECT_INTEGRITY : S3_ERR_KMS;
+static void send_pending_head(struct proxy_request *req);
+
+/* Resumes a GET whose data key came from a KMS call; the backend response waited unread until now. */
+static void on_reader_key(struct proxy_request *req)
+{
+    enum s3_error_code failure = S3_ERR_INTERNAL_ERROR;
+    struct crypto_envelope *env = req->reader_env;
+    enum core_err err;
+
+    req->reader_env = NULL;
+    req->reader_key_wait = false;
+    err = open_reader(req, env, req->reader_first_chunk, &failure);
+    OPENSSL_cleanse(env, sizeof(*env));
+    free(env);
+    if (err != CORE_OK || req->reader_key_wait) {
+        /* a second wait cannot happen: the call that just ended left its result for this one */
+        proxy_upstream_release(req->up, false);
+        proxy_conn_send_error(req, err != CORE_OK ? failure : S3_ERR_INTERNAL_ERROR, NULL, NULL, 0);
+        return;
     }
-    return err;
+    if (req->reader.remaining == 0) {
+        send_pending_head(req);
+    }
+    proxy_upstream_continue(req->up);
 }
 
 static enum core_err alloc_pending_head(struct proxy_request *req)
@@ -494,7 +560,8 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
         err = head_pass(req, up);
     }
 
-    if (err == CORE_OK && req->response_mode == PROXY_RESPONSE_OPEN && req->reader.remaining == 0) {
+    if (err == CORE_OK && req->response_mode == PROXY_RESPONSE_OPEN && req->reader.remaining == 0 &&
+        !req->reader_key_wait) {
         send_pending_head(req);
     }
     OPENSSL_cleanse(&env, sizeof(env));
@@ -626,6 +693,11 @@ enum core_err proxy_response_finish(struct proxy_request *req)
 void proxy_response_cleanup(struct proxy_request *req)
 {
     proxy_reader_cleanup(&req->reader);
+    if (req->reader_env != NULL) {
+        OPENSSL_cleanse(req->reader_env, sizeof(*req->reader_env));
+        free(req->reader_env);
+        req->reader_env = NULL;
+    }
     if (req->pending_head != NULL) {
         evbuffer_free(req->pending_head);
         req->pending_head = NULL;

@@ -149,7 +149,8 @@ static enum core_err worker_stop_init(struct proxy_worker *w)
 }
 
 static enum core_err worker_init(struct proxy_worker *w, int index, const struct proxy_config *cfg,
-                                 struct kms_provider *kms, const struct sockaddr_storage *listen_addr,
+                                 struct kms_provider *kms, struct proxy_keys *keys,
+                                 const struct sockaddr_storage *listen_addr,
                                  int listen_len, const struct sockaddr_storage *backend_addr, int backend_len)
 {
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
@@ -157,6 +158,7 @@ static enum core_err worker_init(struct proxy_worker *w, int index, const struct
     w->index = index;
     w->cfg = cfg;
     w->kms = kms;
+    w->keys = keys;
     memcpy(&w->backend_addr, backend_addr, sizeof(*backend_addr));
     w->backend_addr_len = backend_len;
     w->base = event_base_new();
@@ -170,12 +172,14 @@ static enum core_err worker_init(struct proxy_worker *w, int index, const struct
         return CORE_IO;
     }
     evconnlistener_set_error_cb(w->listener, on_accept_error);
-    return worker_stop_init(w);
+    CORE_TRY(worker_stop_init(w));
+    return proxy_keys_worker_init(w);
 }
 
 static void worker_cleanup(struct proxy_worker *w)
 {
     proxy_upstream_drop_pool(w);
+    proxy_keys_worker_cleanup(w);
     if (w->stop_event != NULL) {
         event_free(w->stop_event);
     }
@@ -219,6 +223,8 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     int listen_len = 0;
     int backend_len = 0;
     struct proxy_worker *workers = NULL;
+    struct proxy_keys *keys = NULL;
+    char keys_err[256];
     SSL_CTX *tls = NULL;
     int started = 0;
     sigset_t set;
@@ -242,16 +248,21 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     }
 
     workers = calloc((size_t)cfg->workers, sizeof(*workers));
-    if (workers == NULL) {
+    err = workers != NULL ? proxy_keys_start(cfg, kms, &keys, keys_err, sizeof(keys_err)) : CORE_NOMEM;
+    if (err != CORE_OK) {
+        core_log(CORE_LOG_ERROR, "proxy", "%s", workers != NULL ? keys_err : "out of memory for the workers");
+        free(workers);
         SSL_CTX_free(tls);
-        return CORE_NOMEM;
+        return err;
     }
     for (int i = 0; i < cfg->workers; i++) {
         workers[i].stop_fds[0] = -1;
         workers[i].stop_fds[1] = -1;
+        workers[i].keys_fds[0] = -1;
+        workers[i].keys_fds[1] = -1;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
-        err = worker_init(&workers[i], i, cfg, kms, &listen_addr, listen_len, &backend_addr, backend_len);
+        err = worker_init(&workers[i], i, cfg, kms, keys, &listen_addr, listen_len, &backend_addr, backend_len);
         workers[i].tls = tls;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
@@ -274,6 +285,8 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         (void)send(workers[i].stop_fds[1], "x", 1, MSG_NOSIGNAL);
         pthread_join(workers[i].thread, NULL);
     }
+    /* after the loops, so no request waits on a call; before the workers, whose mailboxes take the last calls */
+    proxy_keys_stop(keys);
     for (int i = 0; i < cfg->workers; i++) {
         worker_cleanup(&workers[i]);
     }

@@ -85,52 +85,56 @@ static enum core_err wrap_context(const struct proxy_request *req, uint8_t *out,
 
 enum core_err proxy_upload_prepare_create(struct proxy_request *req, enum s3_error_code *error)
 {
-    uint8_t dek[CRYPTO_DEK_LEN];
-    uint8_t context[2200];
-    size_t context_len = 0;
-    enum core_err err;
+    const struct proxy_wrapped_key *w = &req->key_wrapped;
 
+    (void)error;
+    CORE_ENSURE(req->key_ready && w->len <= sizeof(req->upload_wrapped), CORE_INTERNAL);
     req->multipart_envelope = calloc(1, sizeof(*req->multipart_envelope));
     if (req->multipart_envelope == NULL) {
         return CORE_NOMEM;
     }
-    err = crypto_random(dek, sizeof(dek));
-    if (err == CORE_OK) {
-        err = wrap_context(req, context, sizeof(context), &context_len);
+    /* the upload id carries the wrapped key, so every part and every s3seal instance can unwrap it */
+    memcpy(req->upload_kms_id, w->kms_id, sizeof(req->upload_kms_id));
+    memcpy(req->upload_wrapped, w->blob, w->len);
+    req->upload_wrapped_len = w->len;
+    return crypto_envelope_seal_multipart(req->key_dek, req->upload_kms_id, req->upload_wrapped,
+                                          req->upload_wrapped_len, req->target.bucket, strlen(req->target.bucket),
+                                          req->target.key, req->target.key_len, req->multipart_envelope);
+}
+
+enum core_err proxy_upload_fetch_part_key(struct proxy_request *req, enum s3_error_code *error,
+                                          proxy_keys_ready_fn ready)
+{
+    uint8_t context[2200];
+    size_t context_len = 0;
+    enum core_err err;
+
+    CORE_TRY(decode_upload_id(req, error));
+    CORE_TRY(wrap_context(req, context, sizeof(context), &context_len));
+    err = proxy_keys_unwrap(req, req->upload_kms_id, req->upload_wrapped, req->upload_wrapped_len, context,
+                            context_len, req->key_dek, ready);
+    if (err == CORE_CRYPTO) {
+        /* an upload id made for another object, or altered, does not unwrap */
+        *error = S3_ERR_NO_SUCH_UPLOAD;
+        return CORE_CLIENT;
     }
-    if (err == CORE_OK) {
-        err = kms_wrap(req->conn->worker->kms, dek, context, context_len, req->upload_wrapped,
-                       sizeof(req->upload_wrapped), &req->upload_wrapped_len, req->upload_kms_id,
-                       sizeof(req->upload_kms_id));
-        if (err != CORE_OK) {
-            core_log(CORE_LOG_ERROR, "proxy", "cannot wrap the data key: %s r=%s", core_err_str(err), req->id);
-            *error = S3_ERR_KMS;
-        }
+    if (err != CORE_OK && err != CORE_AGAIN) {
+        *error = proxy_keys_s3_error(err);
     }
-    if (err == CORE_OK) {
-        err = crypto_envelope_seal_multipart(dek, req->upload_kms_id, req->upload_wrapped, req->upload_wrapped_len,
-                                             req->target.bucket, strlen(req->target.bucket), req->target.key,
-                                             req->target.key_len, req->multipart_envelope);
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
     return err;
 }
 
-/* Unwraps the upload's data key and starts sealing the part the client sends. */
+/* Starts sealing the part the client sends, under the upload's data key that proxy_upload_fetch_part_key got. */
 enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error_code *error)
 {
-    uint8_t dek[KMS_DEK_LEN];
     uint8_t stream_id[CRYPTO_STREAM_ID_LEN];
-    uint8_t context[2200];
-    size_t context_len = 0;
     const char *query = NULL;
     size_t len = 0;
     char number[8];
     char *end = NULL;
     unsigned long part;
-    enum core_err err;
 
-    CORE_TRY(decode_upload_id(req, error));
+    CORE_ENSURE(req->key_ready, CORE_INTERNAL);
     if (!query_of(req, &query, &len) || !s3_query_get(query, len, "partNumber", number, sizeof(number))) {
         *error = S3_ERR_INVALID_ARGUMENT;
         return CORE_CLIENT;
@@ -142,21 +146,8 @@ enum core_err proxy_upload_prepare_part(struct proxy_request *req, enum s3_error
     }
     req->part_number = (uint32_t)part;
 
-    CORE_TRY(wrap_context(req, context, sizeof(context), &context_len));
-    err = kms_unwrap(req->conn->worker->kms, req->upload_kms_id, req->upload_wrapped, req->upload_wrapped_len,
-                     context, context_len, dek);
-    if (err != CORE_OK) {
-        /* an upload id made for another object, or altered, does not unwrap */
-        *error = err == CORE_CRYPTO ? S3_ERR_NO_SUCH_UPLOAD : S3_ERR_KMS;
-        OPENSSL_cleanse(dek, sizeof(dek));
-        return err == CORE_CRYPTO ? CORE_CLIENT : err;
-    }
-    err = crypto_random(stream_id, sizeof(stream_id));
-    if (err == CORE_OK) {
-        err = crypto_stream_seal_init(&req->seal, dek, req->part_number, stream_id, req->plain_expected);
-    }
-    OPENSSL_cleanse(dek, sizeof(dek));
-    return err;
+    CORE_TRY(crypto_random(stream_id, sizeof(stream_id)));
+    return crypto_stream_seal_init(&req->seal, req->key_dek, req->part_number, stream_id, req->plain_expected);
 }
 
 static enum core_err build_complete_body(struct proxy_request *req)

@@ -56,6 +56,7 @@ void proxy_upstream_release(struct proxy_upstream *up, bool reusable)
         up->req->source_up = NULL;
     }
     up->is_source = false;
+    up->paused_for_key = false;
     up->req = NULL;
     if (up->in_parser) {
         up->release_pending = true;
@@ -147,6 +148,11 @@ static int on_headers_complete(llhttp_t *p)
         }
         return -1;
     }
+    if (req->reader_key_wait) {
+        /* the body stays unparsed until the data key arrives */
+        up->paused_for_key = true;
+        return HPE_PAUSED;
+    }
     /* llhttp cannot tell from a HEAD response alone that no body follows */
     return strcmp(proxy_forward_method(req), "HEAD") == 0 ? 1 : 0;
 }
@@ -203,6 +209,10 @@ static void complete_response(struct proxy_upstream *up)
         return;
     }
     proxy_upstream_release(up, reusable);
+    if (req->copy != NULL && req->copy->key_wait) {
+        /* the copy's next step starts when its KMS call ends */
+        return;
+    }
     if (req->pending_error != S3_ERR_NONE) {
         proxy_conn_send_error(req, req->pending_error, req->pending_message[0] ? req->pending_message : NULL, NULL,
                               0);
@@ -240,7 +250,7 @@ static void process_input(struct proxy_upstream *up)
 {
     struct evbuffer *in = bufferevent_get_input(up->bev);
 
-    while (up->req != NULL) {
+    while (up->req != NULL && !up->paused_for_key) {
         struct evbuffer_iovec v;
         size_t n;
         llhttp_errno_t err;
@@ -259,6 +269,13 @@ static void process_input(struct proxy_upstream *up)
         err = llhttp_execute(&up->parser, v.iov_base, n);
         evbuffer_drain(in, err == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&up->parser) - (const char *)v.iov_base));
 
+        if (err == HPE_PAUSED && up->paused_for_key) {
+            /* stop reading too, so the backend's bytes wait in its socket, not in memory */
+            llhttp_resume(&up->parser);
+            bufferevent_disable(up->bev, EV_READ);
+            finish_parser_call(up);
+            return;
+        }
         if (err == HPE_PAUSED) {
             llhttp_resume(&up->parser);
             up->in_parser = false;
@@ -285,6 +302,13 @@ static void process_input(struct proxy_upstream *up)
         /* bytes from the backend with no request outstanding cannot be trusted */
         upstream_free(up);
     }
+}
+
+void proxy_upstream_continue(struct proxy_upstream *up)
+{
+    up->paused_for_key = false;
+    bufferevent_enable(up->bev, EV_READ);
+    process_input(up);
 }
 
 void proxy_upstream_resume_reading(struct proxy_upstream *up)

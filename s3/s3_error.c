@@ -58,6 +58,8 @@ static const struct error_info error_table[S3_ERR_COUNT] = {
                                      "Retry the request."},
     [S3_ERR_KMS] = {"ServiceUnavailable", 503,
                     "The key management service is unavailable. Retry the request."},
+    [S3_ERR_KMS_DENIED] = {"AccessDenied", 403,
+                           "The key management service denied access to the object's key."},
     [S3_ERR_MALFORMED_XML] = {"MalformedXML", 400,
                               "The XML in the request body is not well-formed or "
                               "does not match the schema."},

@@ -51,6 +51,7 @@ enum s3_error_code {
      * management, so clients retry it like any other 503.
      */
     S3_ERR_KMS,
+    S3_ERR_KMS_DENIED, /* 403 AccessDenied: the KMS refused s3seal's credentials for the key */
     S3_ERR_MALFORMED_XML, /* 400 MalformedXML */
     /*
      * 400 BadRequest for an HTTP message that cannot be parsed. S3's list of

@@ -9,6 +9,8 @@
 # - an envelope copied from one object onto another makes GET fail;
 # - objects written with the key file provider stay readable after the move
 #   to pkcs11 while S3SEAL_KEY_FILE stays set, and not once it is removed;
+# - S3SEAL_KEY_POLICY sends one prefix to the key file's key, the rest to
+#   the token, and refuses at start-up a policy entry without a usable key;
 # - invalid PKCS#11 settings stop start-up with a message naming the setting.
 #
 # Needs the Debian packages softhsm2 (module and softhsm2-util) and opensc
@@ -170,6 +172,22 @@ test_envelope_swap() {
     check_get "swap-b: GET of the source object still works" "$b" swap-b
 }
 
+# With the key file and the token both loaded, S3SEAL_KEY_POLICY sends new
+# objects under one prefix to the key file and the rest to the token; both
+# stay readable, and a policy entry without a usable key stops start-up.
+test_key_policy() {
+    local file_kms_id=$1 file=$WORK_DIR/policy.bin
+    make_file "$file" 70000
+    put_object "$file" policy/by-file
+    put_object "$file" elsewhere/by-token
+    check_equal "key policy: policy/ is wrapped under the key file's key" "$file_kms_id" \
+        "$(backend_kms_id policy/by-file)"
+    check_equal "key policy: other keys use the active provider" "p11:$KEY_LABEL" \
+        "$(backend_kms_id elsewhere/by-token)"
+    check_get "key policy: object under the policy key reads back" "$file" policy/by-file
+    check_get "key policy: object under the token key reads back" "$file" elsewhere/by-token
+}
+
 # Runs "s3seal check-config" with the settings of lib.sh plus "$@" and
 # checks that it fails with a message that contains $1.
 check_config_fails() {
@@ -198,10 +216,14 @@ test_setting_messages() {
     check_config_fails "a missing key label is reported" "no AES secret key with label 'nope'" $(pkcs11_env) \
         S3SEAL_PKCS11_KEY_LABEL=nope
     check_config_fails "the file provider still needs a key file" S3SEAL_KEY_FILE
+    check_config_fails "a key policy naming a missing key stops start-up" "S3SEAL_KEY_POLICY: b/=file:nope" \
+        S3SEAL_KEY_FILE="$S3SEAL_KEY_FILE" S3SEAL_KEY_POLICY=b/=file:nope
+    check_config_fails "a malformed key policy entry is rejected" "expected BUCKET/PREFIX=PROVIDER:KEY" \
+        S3SEAL_KEY_FILE="$S3SEAL_KEY_FILE" S3SEAL_KEY_POLICY=b=file:k1
 }
 
 main() {
-    local legacy=$WORK_DIR/legacy
+    local legacy=$WORK_DIR/legacy file_kms_id
     local pkcs11_settings=()
 
     testlib_init kms_pkcs11
@@ -225,6 +247,12 @@ main() {
     test_round_trips
     test_envelope_swap
     check_get "legacy: key file object readable after the move to pkcs11" "$legacy" legacy
+    s3seal_stop
+
+    file_kms_id=$(backend_kms_id legacy)
+    S3SEAL_START_ENV=("${pkcs11_settings[@]}" "S3SEAL_KEY_POLICY=$BUCKET/policy/=$file_kms_id")
+    s3seal_start
+    test_key_policy "$file_kms_id"
     s3seal_stop
 
     # without the key file only the token's objects stay readable
