@@ -304,7 +304,8 @@ const char *proxy_forward_method(const struct proxy_request *req)
     case PROXY_STEP_PART_COPY:
         return "PUT";
     default:
-        return req->upstream_method;
+        /* a chunk header read for a partNumber request is a GET, also for a client's HEAD */
+        return req->fetch == PROXY_FETCH_PART_PROBE ? "GET" : req->upstream_method;
     }
 }
 
@@ -602,7 +603,10 @@ void proxy_forward_retry(struct proxy_request *req)
     }
     req->retry_pending = false;
     req->response_mode = PROXY_RESPONSE_PASS;
-    req->fetch_attempts++;
+    /* the chunk headers read to find a part have their own bound, PROXY_PART_PROBES_MAX */
+    if (req->fetch != PROXY_FETCH_PART_PROBE) {
+        req->fetch_attempts++;
+    }
     req->upstream_method = req->fetch == PROXY_FETCH_PROBE ? "HEAD" : req->method;
     if (req->fetch_attempts > 3) {
         proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "the object changed while it was read", NULL, 0);
@@ -678,6 +682,12 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     }
     if (req->fetch == PROXY_FETCH_CHUNKS) {
         format_chunk_range(&req->range, range, sizeof(range));
+        CORE_TRY(add_header(&list, "range", range));
+    }
+    if (req->fetch == PROXY_FETCH_PART_PROBE) {
+        uint64_t offset = req->part.probe * CRYPTO_CHUNK_CIPHER_MAX;
+
+        snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset, offset + CRYPTO_CHUNK_HEADER_LEN - 1);
         CORE_TRY(add_header(&list, "range", range));
     }
     CORE_TRY(sign(req, &t, &list, amz_date, payload_hash, authorization, sizeof(authorization)));
