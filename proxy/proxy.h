@@ -26,6 +26,7 @@
 #include "kms/kms.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_keys.h"
+#include "proxy/proxy_part_search.h"
 #include "proxy/proxy_reader.h"
 #include "s3/s3_checksum.h"
 #include "s3/s3_chunked.h"
@@ -107,6 +108,7 @@ enum proxy_response_mode {
     PROXY_RESPONSE_OPEN,     /* encrypted object body: verified and decrypted */
     PROXY_RESPONSE_HEAD,     /* encrypted object HEAD: plaintext size and headers */
     PROXY_RESPONSE_LIST,     /* listing: buffered, sizes rewritten */
+    PROXY_RESPONSE_PART_PROBE, /* a chunk header read to find a part: kept, never sent */
 };
 
 /*
@@ -167,6 +169,7 @@ enum proxy_fetch {
     PROXY_FETCH_WHOLE,      /* the whole object, for a Range that S3 ignores */
     PROXY_FETCH_CHUNKS,     /* the ciphertext chunks that cover the range */
     PROXY_FETCH_PROBE,      /* a HEAD to learn the plaintext size after the backend returned 416 */
+    PROXY_FETCH_PART_PROBE, /* the 20-byte header of one stored chunk, to find a part (proxy_part.c) */
 };
 
 /* One client request and everything s3seal keeps for it. */
@@ -247,6 +250,7 @@ struct proxy_request {
     /* ranged reads */
     struct s3_range range;   /* the client's Range on GetObject and HeadObject */
     uint32_t part_request;   /* partNumber of a GetObject or HeadObject, 0 when absent */
+    struct proxy_part_search part; /* where that part lies in a client's multipart object */
     enum proxy_fetch fetch;
     int fetch_attempts;
     bool retry_pending;      /* ask the backend again once this response ended */
@@ -301,6 +305,7 @@ struct proxy_upstream {
     bool is_source;       /* reads the source of a copy; its body feeds the request's sealing */
     bool release_reusable;
     bool paused_for_key;  /* the response waits unread for its data key; see proxy_upstream_continue */
+    bool sent_head;       /* the request sent was a HEAD, so its response has no body */
     enum s3_error_code failure; /* set by a parser callback that gave up on the response */
 };
 
@@ -397,7 +402,17 @@ void proxy_upstream_resume_reading(struct proxy_upstream *up);
 void proxy_upstream_continue(struct proxy_upstream *up);
 void proxy_upstream_drop_pool(struct proxy_worker *w);
 
+/* proxy_part.c */
+enum core_err proxy_part_head(struct proxy_request *req, struct proxy_upstream *up, const struct crypto_envelope *env,
+                              bool present) CORE_WARN_UNUSED;
+enum core_err proxy_part_body(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;
+enum core_err proxy_part_finish(struct proxy_request *req) CORE_WARN_UNUSED;
+void proxy_part_add_count(const struct proxy_request *req, struct evbuffer *out);
+
 /* proxy_response.c */
+enum core_err proxy_response_retry(struct proxy_request *req, enum proxy_fetch fetch) CORE_WARN_UNUSED;
+bool proxy_response_content_range(const struct proxy_head *h, uint64_t *first, uint64_t *total);
+void proxy_response_log_integrity(const struct proxy_request *req, const char *what);
 void proxy_response_add_encryption_header(struct evbuffer *out);
 enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, struct crypto_envelope *env,
                                             bool *present) CORE_WARN_UNUSED;

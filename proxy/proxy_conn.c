@@ -366,9 +366,10 @@ static bool check_operation(struct proxy_request *req)
         if (req->target.op == S3_OP_GET_OBJECT && range != NULL) {
             req->fetch = req->range.kind != S3_RANGE_NONE ? PROXY_FETCH_CHUNKS : PROXY_FETCH_WHOLE;
         }
-        /* a part of an encrypted object is found by s3seal, so the backend is asked for the whole */
-        if (req->target.op == S3_OP_GET_OBJECT && req->part_request != 0) {
-            req->fetch = PROXY_FETCH_WHOLE;
+        /* s3seal finds a part itself, starting with the header of the first stored chunk (proxy_part.c) */
+        if (req->part_request != 0) {
+            req->fetch = PROXY_FETCH_PART_PROBE;
+            req->part.number = req->part_request;
         }
         return true;
     }

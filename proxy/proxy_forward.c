@@ -304,7 +304,8 @@ const char *proxy_forward_method(const struct proxy_request *req)
     case PROXY_STEP_PART_COPY:
         return "PUT";
     default:
-        return req->upstream_method;
+        /* a chunk header read for a partNumber request is a GET, also for a client's HEAD */
+        return req->fetch == PROXY_FETCH_PART_PROBE ? "GET" : req->upstream_method;
     }
 }
 
@@ -579,6 +580,7 @@ enum core_err proxy_forward_source(struct proxy_request *req)
 
     CORE_TRY(proxy_upstream_acquire(req->conn->worker, req, &req->source_up));
     req->source_up->is_source = true;
+    req->source_up->sent_head = false;
     evbuffer_add_printf(proxy_upstream_output(req->source_up), "GET %.*s%s%.*s HTTP/1.1\r\n", (int)t.path_len,
                         t.path, t.query_len ? "?" : "", (int)t.query_len, t.query);
     for (size_t i = 0; i < list.count; i++) {
@@ -602,7 +604,10 @@ void proxy_forward_retry(struct proxy_request *req)
     }
     req->retry_pending = false;
     req->response_mode = PROXY_RESPONSE_PASS;
-    req->fetch_attempts++;
+    /* the chunk headers read to find a part have their own bound, PROXY_PART_PROBES_MAX */
+    if (req->fetch != PROXY_FETCH_PART_PROBE) {
+        req->fetch_attempts++;
+    }
     req->upstream_method = req->fetch == PROXY_FETCH_PROBE ? "HEAD" : req->method;
     if (req->fetch_attempts > 3) {
         proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "the object changed while it was read", NULL, 0);
@@ -680,10 +685,18 @@ enum core_err proxy_forward_start(struct proxy_request *req)
         format_chunk_range(&req->range, range, sizeof(range));
         CORE_TRY(add_header(&list, "range", range));
     }
+    if (req->fetch == PROXY_FETCH_PART_PROBE) {
+        uint64_t offset = req->part.probe * CRYPTO_CHUNK_CIPHER_MAX;
+
+        snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset, offset + CRYPTO_CHUNK_HEADER_LEN - 1);
+        CORE_TRY(add_header(&list, "range", range));
+    }
     CORE_TRY(sign(req, &t, &list, amz_date, payload_hash, authorization, sizeof(authorization)));
 
     CORE_TRY(proxy_upstream_acquire(req->conn->worker, req, &req->up));
     write_head(proxy_upstream_output(req->up), req, &t, &list, authorization);
+    /* the fetch mode may change while the response arrives, so the method of this request is kept here */
+    req->up->sent_head = strcmp(proxy_forward_method(req), "HEAD") == 0;
     req->upstream_sent_all = body_length == 0;
     if (req->step == PROXY_STEP_COMPLETE) {
         evbuffer_add_buffer(proxy_upstream_output(req->up), req->step_body);

@@ -20,7 +20,7 @@ enum core_err proxy_reader_open(struct proxy_reader *r, const uint8_t dek[KMS_DE
     }
     if (env->multipart) {
         r->multi_mode = true;
-        return crypto_multi_open_init(&r->multi, dek, first_chunk == 0);
+        return crypto_multi_open_init(&r->multi, dek, first_chunk == 0 || r->part_number != 0);
     }
     return crypto_stream_open_init(&r->single, dek, 0, env->plain_len, first_chunk);
 }
@@ -45,6 +45,31 @@ static enum core_err open_chunk(struct proxy_reader *r, size_t len, size_t *open
     return crypto_stream_open_chunk(&r->single, r->cipher, len, r->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
 }
 
+/*
+ * Checks an opened chunk of a single-part read: the chunk must belong to that
+ * part, and the range must end exactly at the end of the part's FINAL chunk.
+ * The range came from chunk headers read before the chunks were
+ * authenticated, so a wrong boundary fails here instead of passing on bytes
+ * of another part. used is the plaintext of this chunk up to the end of the range.
+ */
+static bool part_chunk_valid(struct proxy_reader *r, size_t opened, size_t used)
+{
+    bool at_final = crypto_multi_open_at_final(&r->multi);
+
+    if (r->part_number == 0 || !r->multi_mode) {
+        return true;
+    }
+    if (r->multi.part_number != r->part_number) {
+        r->failure = "chunk belongs to another part than the one requested";
+        return false;
+    }
+    if (at_final != (r->remaining == 0) || (at_final && used != opened)) {
+        r->failure = "part does not end where its chunk headers said";
+        return false;
+    }
+    return true;
+}
+
 /* Passes the part of an opened chunk that lies inside the range. */
 static enum core_err emit_range(struct proxy_reader *r, size_t opened, proxy_reader_emit_fn emit, void *arg)
 {
@@ -56,6 +81,10 @@ static enum core_err emit_range(struct proxy_reader *r, size_t opened, proxy_rea
     }
     r->skip_plain -= skip;
     r->remaining -= n;
+    if (!part_chunk_valid(r, opened, skip + n)) {
+        OPENSSL_cleanse(r->plain, opened);
+        return CORE_CRYPTO;
+    }
     return emit(arg, r->plain + skip, n);
 }
 

@@ -29,6 +29,7 @@ struct proxy_reader {
     uint64_t skip_plain;  /* plaintext bytes of the first chunk before the range */
     uint64_t remaining;   /* plaintext bytes of the range still to pass on */
     bool ranged;          /* bytes after the range are expected and ignored */
+    uint32_t part_number; /* multipart: read only this part, from sequence 0 to its FINAL chunk; 0 for any */
     const char *failure;  /* what failed, for the log line of the caller */
 };
 

@@ -118,7 +118,7 @@ enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, str
     return crypto_envelope_parse(lookup_meta, &lookup, env);
 }
 
-static void log_integrity_failure(const struct proxy_request *req, const char *what)
+void proxy_response_log_integrity(const struct proxy_request *req, const char *what)
 {
     core_log(CORE_LOG_ERROR, "proxy", "stored object failed verification (%s) r=%s bucket=%s key=%.*s", what,
              req->id, req->target.bucket ? req->target.bucket : "-", (int)req->target.key_len,
@@ -141,7 +141,7 @@ static bool header_u64(const struct proxy_head *h, const char *name, uint64_t *o
 }
 
 /* Reads "bytes first-last/total" from the backend's Content-Range. */
-static bool parse_content_range(const struct proxy_head *h, uint64_t *first, uint64_t *total)
+bool proxy_response_content_range(const struct proxy_head *h, uint64_t *first, uint64_t *total)
 {
     const struct s3_header *hd = proxy_head_find(h, "content-range");
     char text[80];
@@ -172,7 +172,7 @@ static bool plaintext_size(const struct proxy_request *req, const struct proxy_u
         *size = env->plain_len;
         return true;
     }
-    if (req->status == 206 ? !parse_content_range(&up->head, &first, &stored)
+    if (req->status == 206 ? !proxy_response_content_range(&up->head, &first, &stored)
                            : !header_u64(&up->head, "content-length", &stored)) {
         return false;
     }
@@ -217,7 +217,7 @@ static enum core_err open_reader(struct proxy_request *req, const struct crypto_
     OPENSSL_cleanse(dek, sizeof(dek));
 
     if (err == CORE_CRYPTO) {
-        log_integrity_failure(req, req->reader.failure);
+        proxy_response_log_integrity(req, req->reader.failure);
         *failure = S3_ERR_OBJECT_INTEGRITY;
     } else if (err != CORE_OK) {
         core_log(CORE_LOG_ERROR, "proxy", "cannot get the data key of %s: %s r=%s", env->kms, core_err_str(err),
@@ -282,7 +282,7 @@ static enum core_err head_open_whole(struct proxy_request *req, struct proxy_ups
 
     if (!plaintext_size(req, up, env, &size) || (header_u64(&up->head, "content-length", &stored) &&
                                                   stored != crypto_size_encrypted(size))) {
-        log_integrity_failure(req, "stored size does not match the envelope");
+        proxy_response_log_integrity(req, "stored size does not match the envelope");
         up->failure = S3_ERR_OBJECT_INTEGRITY;
         return CORE_CRYPTO;
     }
@@ -312,25 +312,32 @@ static enum core_err head_open_range(struct proxy_request *req, struct proxy_ups
     uint64_t cipher_first = 0;
     uint64_t cipher_last = 0;
 
+    if (req->part_request != 0 && !env->multipart) {
+        /* the part was found in a multipart object, and another object replaced it since */
+        up->failure = S3_ERR_SERVICE_UNAVAILABLE;
+        return CORE_UPSTREAM;
+    }
     if (!plaintext_size(req, up, env, &size)) {
-        log_integrity_failure(req, "stored size is not a valid encrypted size");
+        proxy_response_log_integrity(req, "stored size is not a valid encrypted size");
         up->failure = S3_ERR_OBJECT_INTEGRITY;
         return CORE_CRYPTO;
     }
     if (!s3_range_resolve(&req->range, size, &first, &last)) {
         return reject_range(req, up, size);
     }
-    if (req->status == 206 ? !parse_content_range(&up->head, &offset, &total)
+    if (req->status == 206 ? !proxy_response_content_range(&up->head, &offset, &total)
                            : !header_u64(&up->head, "content-length", &total)) {
         up->failure = S3_ERR_UPSTREAM_UNAVAILABLE;
         return CORE_UPSTREAM;
     }
     crypto_range_map(first, last, &chunk, &cipher_first, &cipher_last);
     if (total != crypto_size_encrypted(size) || cipher_first < offset) {
-        log_integrity_failure(req, "stored size or range does not match the envelope");
+        proxy_response_log_integrity(req, "stored size or range does not match the envelope");
         up->failure = S3_ERR_OBJECT_INTEGRITY;
         return CORE_CRYPTO;
     }
+    /* a part must be exactly one stream: its own part number, from sequence 0 to its FINAL chunk */
+    req->reader.part_number = req->part_request;
     CORE_TRY(start_open(req, up, env, chunk));
     CORE_TRY(alloc_pending_head(req));
 
@@ -341,6 +348,7 @@ static enum core_err head_open_range(struct proxy_request *req, struct proxy_ups
     proxy_response_write_head(req->pending_head, req, up, true, "206 Partial Content");
     evbuffer_add_printf(req->pending_head, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
                         first, last, size);
+    proxy_part_add_count(req, req->pending_head);
     evbuffer_add_printf(req->pending_head, "Content-Length: %" PRIu64 "\r\n\r\n", last - first + 1);
     return CORE_OK;
 }
@@ -400,10 +408,11 @@ static enum core_err head_object(struct proxy_request *req, struct proxy_upstrea
 }
 
 /*
- * Checks a partNumber read of an encrypted object. An object s3seal wrote
- * with one PutObject has exactly one part, the whole object. A client's
- * multipart object has parts whose plaintext sizes s3seal does not record,
- * so such reads are rejected instead of served with the wrong bytes.
+ * Checks a partNumber read of an object written with one PutObject, which
+ * has exactly one part, the whole object. proxy_part.c finds the parts of a
+ * client's multipart object and sends this fetch only after its first probe
+ * found no multipart envelope. A multipart envelope here means another
+ * object replaced that one in between, which gives 503.
  */
 static bool part_available(struct proxy_request *req, struct proxy_upstream *up,
                            const struct crypto_envelope *env)
@@ -412,10 +421,7 @@ static bool part_available(struct proxy_request *req, struct proxy_upstream *up,
         return true;
     }
     if (env->multipart) {
-        /* TODO: partNumber reads of multipart objects need a part layout, which format version 1 does not store. */
-        up->failure = S3_ERR_NOT_IMPLEMENTED;
-        snprintf(req->pending_message, sizeof(req->pending_message),
-                 "partNumber reads of multipart objects are not supported by s3seal; use ranges");
+        up->failure = S3_ERR_SERVICE_UNAVAILABLE;
         return false;
     }
     if (req->part_request > 1) {
@@ -435,7 +441,7 @@ static bool unencrypted_rejected(const struct proxy_request *req)
 }
 
 /* Drops this response and sends the request to the backend again with the given fetch. */
-static enum core_err retry_with(struct proxy_request *req, enum proxy_fetch fetch)
+enum core_err proxy_response_retry(struct proxy_request *req, enum proxy_fetch fetch)
 {
     req->fetch = fetch;
     req->retry_pending = true;
@@ -454,10 +460,10 @@ static enum core_err head_get_object(struct proxy_request *req, struct proxy_ups
     switch (req->fetch) {
     case PROXY_FETCH_CHUNKS:
         if (req->status == 416) {
-            return retry_with(req, PROXY_FETCH_PROBE);
+            return proxy_response_retry(req, PROXY_FETCH_PROBE);
         }
         if (found && !present) {
-            return retry_with(req, PROXY_FETCH_DIRECT);
+            return proxy_response_retry(req, PROXY_FETCH_DIRECT);
         }
         if (present) {
             req->response_mode = PROXY_RESPONSE_OPEN;
@@ -466,19 +472,19 @@ static enum core_err head_get_object(struct proxy_request *req, struct proxy_ups
         break;
     case PROXY_FETCH_PROBE:
         if (req->status != 200 || !present) {
-            return retry_with(req, PROXY_FETCH_DIRECT);
+            return proxy_response_retry(req, PROXY_FETCH_DIRECT);
         }
         if (!plaintext_size(req, up, env, &size)) {
-            return retry_with(req, PROXY_FETCH_DIRECT);
+            return proxy_response_retry(req, PROXY_FETCH_DIRECT);
         }
         if (!s3_range_resolve(&req->range, size, &first, &last)) {
             return reject_range(req, up, size);
         }
-        return retry_with(req, PROXY_FETCH_CHUNKS);
+        return proxy_response_retry(req, PROXY_FETCH_CHUNKS);
     case PROXY_FETCH_WHOLE:
         if (!present && (found || req->status == 416)) {
             /* a plaintext object: let the backend apply or ignore the client's range itself */
-            return retry_with(req, PROXY_FETCH_DIRECT);
+            return proxy_response_retry(req, PROXY_FETCH_DIRECT);
         }
         if (present && !part_available(req, up, env)) {
             return CORE_CLIENT;
@@ -491,7 +497,7 @@ static enum core_err head_get_object(struct proxy_request *req, struct proxy_ups
     default:
         if (present && req->status == 206) {
             /* the object became an encrypted one since the first answer */
-            return retry_with(req, req->range.kind != S3_RANGE_NONE ? PROXY_FETCH_CHUNKS : PROXY_FETCH_WHOLE);
+            return proxy_response_retry(req, req->range.kind != S3_RANGE_NONE ? PROXY_FETCH_CHUNKS : PROXY_FETCH_WHOLE);
         }
         if (present) {
             req->response_mode = PROXY_RESPONSE_OPEN;
@@ -525,25 +531,27 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
 
     if (object && (req->status == 200 || req->status == 206)) {
         if (proxy_response_parse_envelope(up, &env, &present) != CORE_OK) {
-            log_integrity_failure(req, "malformed envelope");
+            proxy_response_log_integrity(req, "malformed envelope");
             up->failure = S3_ERR_OBJECT_INTEGRITY;
             return CORE_CRYPTO;
         }
     }
 
     if (object && !present && (req->status == 200 || req->status == 206) && unencrypted_rejected(req)) {
-        log_integrity_failure(req, "object has no envelope and unencrypted reads are rejected");
+        proxy_response_log_integrity(req, "object has no envelope and unencrypted reads are rejected");
         up->failure = S3_ERR_OBJECT_INTEGRITY;
         return CORE_CRYPTO;
     }
-    if (req->target.op == S3_OP_GET_OBJECT) {
+    if (object && req->fetch == PROXY_FETCH_PART_PROBE) {
+        err = proxy_part_head(req, up, &env, present);
+    } else if (req->target.op == S3_OP_GET_OBJECT) {
         err = head_get_object(req, up, &env, present);
     } else if (req->target.op == S3_OP_HEAD_OBJECT && present && !part_available(req, up, &env)) {
         err = CORE_CLIENT;
     } else if (req->target.op == S3_OP_HEAD_OBJECT && present) {
         /* HEAD is served from the envelope and the stored size alone, without a KMS call */
         if (!plaintext_size(req, up, &env, &size)) {
-            log_integrity_failure(req, "stored size is not a valid encrypted size");
+            proxy_response_log_integrity(req, "stored size is not a valid encrypted size");
             up->failure = S3_ERR_OBJECT_INTEGRITY;
             return CORE_CRYPTO;
         }
@@ -584,7 +592,7 @@ static enum core_err open_some(struct proxy_request *req, const uint8_t *data, s
     enum core_err err = proxy_reader_feed(&req->reader, data, len, send_plaintext, req);
 
     if (err == CORE_CRYPTO) {
-        log_integrity_failure(req, req->reader.failure);
+        proxy_response_log_integrity(req, req->reader.failure);
     }
     return err;
 }
@@ -603,6 +611,8 @@ enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data
         return evbuffer_add(req->list_body, data, len) == 0 ? CORE_OK : CORE_NOMEM;
     case PROXY_RESPONSE_HEAD:
         return CORE_UPSTREAM;
+    case PROXY_RESPONSE_PART_PROBE:
+        return proxy_part_body(req, data, len);
     case PROXY_RESPONSE_DISCARD:
         return CORE_OK;
     case PROXY_RESPONSE_COLLECT:
@@ -674,12 +684,14 @@ enum core_err proxy_response_finish(struct proxy_request *req)
     switch (req->response_mode) {
     case PROXY_RESPONSE_OPEN:
         if (!proxy_reader_complete(&req->reader)) {
-            log_integrity_failure(req, "object is truncated");
+            proxy_response_log_integrity(req, "object is truncated");
             return CORE_CRYPTO;
         }
         return CORE_OK;
     case PROXY_RESPONSE_LIST:
         return finish_list(req);
+    case PROXY_RESPONSE_PART_PROBE:
+        return proxy_part_finish(req);
     case PROXY_RESPONSE_PASS:
         if (req->response_chunked) {
             evbuffer_add_printf(proxy_conn_output(req->conn), "0\r\n\r\n");

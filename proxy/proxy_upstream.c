@@ -154,7 +154,7 @@ static int on_headers_complete(llhttp_t *p)
         return HPE_PAUSED;
     }
     /* llhttp cannot tell from a HEAD response alone that no body follows */
-    return strcmp(proxy_forward_method(req), "HEAD") == 0 ? 1 : 0;
+    return up->sent_head ? 1 : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)

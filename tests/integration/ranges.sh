@@ -4,8 +4,11 @@
 # encrypted) and straight to the backend as plain-SIZE. ranges_check.py then
 # sends GetObject and HeadObject with a table of Range headers to both and
 # compares status, Content-Length, Content-Range and body, and checks If-Match
-# and If-None-Match on a ranged GET. Last, aws-cli with its default transfer
+# and If-None-Match on a ranged GET. Then aws-cli with its default transfer
 # settings downloads a 20 MiB object through s3seal as several ranged GETs.
+# Last, partnum_check.py (boto3) and aws-cli check GetObject and HeadObject
+# with partNumber on client multipart objects against the S3 API reference,
+# because Ceph RGW 16.2 ignores partNumber and cannot be the reference.
 #
 # Backend: Ceph RGW started by tests/backend/start-rgw.sh (RGW_PORT, MON_PORT,
 # OSD_PORT_MIN and OSD_PORT_MAX choose its ports), or an existing S3 endpoint
@@ -33,6 +36,9 @@ SIZES=(0 1 65535 65536 65537 1048579 $((3 * 65536 + 17)))
 LARGE_SIZE=$((20 * 1024 * 1024))
 
 BUCKET=""
+
+# The pyenv Python with boto3 1.43, not /usr/bin/python3.
+PY_CLIENTS=python3
 
 testlib_install_traps
 
@@ -100,6 +106,55 @@ run_range_checks() {
     if ((rc != 0 && py_failures == 0)); then
         flunk "ranges_check.py exit status" "expected 0 without failures, got $rc"
     fi
+}
+
+# Runs partnum_check.py with the pyenv Python that has boto3 and adds its
+# checks and failures to the counts here.
+run_part_checks() {
+    local out=$WORK_DIR/partnum-check.out rc=0 summary
+    if ! "$PY_CLIENTS" -c 'import boto3' 2>/dev/null; then
+        flunk "partnum_check.py needs boto3" "'$PY_CLIENTS' has no boto3; put the pyenv Python 3.11 with boto3 1.43 on PATH"
+        return 0
+    fi
+    RANGES_CLIENT_ACCESS_KEY=$CLIENT_ACCESS_KEY RANGES_CLIENT_SECRET_KEY=$CLIENT_SECRET_KEY \
+        RANGES_BACKEND_ACCESS_KEY=$BACKEND_ACCESS_KEY RANGES_BACKEND_SECRET_KEY=$BACKEND_SECRET_KEY \
+        "$PY_CLIENTS" "$TESTLIB_DIR/partnum_check.py" --proxy "$PROXY_ENDPOINT" \
+        --backend "$BACKEND_ENDPOINT" --region "$REGION" --bucket "$BUCKET" | tee "$out" || rc=$?
+
+    summary=$(sed -n 's/^# checks \([0-9]*\) failures \([0-9]*\) known \([0-9]*\)$/\1 \2/p' "$out")
+    if [[ -z $summary ]]; then
+        flunk "partnum_check.py runs to the end" "exit status $rc and no summary line; its output is above"
+        return 0
+    fi
+    read -r py_checks py_failures <<<"$summary"
+    checks=$((checks + py_checks))
+    failures=$((failures + py_failures))
+    if ((rc != 0 && py_failures == 0)); then
+        flunk "partnum_check.py exit status" "expected 0 without failures, got $rc"
+    fi
+}
+
+# Reads part 2 of mp-5-5-1, which partnum_check.py uploaded, with aws-cli v2
+# "s3api get-object --part-number", and compares it with the same part read
+# through a second route: the bytes 5 MiB to 10 MiB - 1 of a ranged GET.
+check_part_awscli() {
+    local out=$WORK_DIR/part2.bin ref=$WORK_DIR/part2-range.bin json=$WORK_DIR/part2.json
+    if ! aws_proxy s3api get-object --bucket "$BUCKET" --key mp-5-5-1 --part-number 2 "$out" >"$json" 2>"$WORK_DIR/part2.err"; then
+        flunk "aws s3api get-object --part-number 2" "$(tr '\n' ' ' <"$WORK_DIR/part2.err")"
+        return 0
+    fi
+    check_equal "aws s3api get-object --part-number 2: PartsCount" 3 \
+        "$("$PYTHON_BIN" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("PartsCount"))' "$json")"
+    check_equal "aws s3api get-object --part-number 2: ContentRange" "bytes 5242880-10485759/10485761" \
+        "$("$PYTHON_BIN" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("ContentRange"))' "$json")"
+    if aws_proxy s3api get-object --bucket "$BUCKET" --key mp-5-5-1 --range bytes=5242880-10485759 "$ref" \
+        >/dev/null 2>"$WORK_DIR/part2.err"; then
+        check_equal "aws s3api get-object --part-number 2 matches the ranged GET of that part: SHA-256" \
+            "$(file_sha256 "$ref")" "$(file_sha256 "$out")"
+    else
+        flunk "aws s3api get-object --range of part 2" "$(tr '\n' ' ' <"$WORK_DIR/part2.err")"
+    fi
+    rm -f "$out" "$ref"
 }
 
 # Downloads a 20 MiB object through s3seal with aws-cli's default transfer
@@ -181,6 +236,11 @@ main() {
     t_step=$(now_us)
     check_large_download
     note "large download done in $(elapsed_s "$t_step") s"
+
+    t_step=$(now_us)
+    run_part_checks
+    check_part_awscli
+    note "partNumber checks done in $(elapsed_s "$t_step") s"
 
     check_s3seal_shutdown
 
