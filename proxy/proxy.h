@@ -36,6 +36,7 @@
 #include "s3/s3_range.h"
 #include "s3/s3_request.h"
 #include "s3/s3_sigv4.h"
+#include "s3/s3_ssec.h"
 
 /* Limits on what a peer may send before s3seal gives up on it. */
 #define PROXY_HEAD_MAX (64 * 1024)         /* request or response line plus headers */
@@ -183,6 +184,9 @@ struct proxy_request {
     bool key_wait;                 /* the request head waits for a KMS call */
     uint8_t key_dek[KMS_DEK_LEN];  /* wiped when the request ends */
     struct proxy_wrapped_key key_wrapped;
+    struct s3_ssec ssec;      /* the client's SSE-C key for the object; wiped when the request ends */
+    struct s3_ssec copy_ssec; /* the client's SSE-C key for a copy's source */
+    bool ssec_object;         /* the object read or written is wrapped under ssec: responses say so */
     char id[17];             /* request id, also sent as x-amz-request-id */
     struct proxy_head head;  /* owned */
     struct s3_request s3;    /* views into head */
@@ -413,7 +417,7 @@ void proxy_part_add_count(const struct proxy_request *req, struct evbuffer *out)
 enum core_err proxy_response_retry(struct proxy_request *req, enum proxy_fetch fetch) CORE_WARN_UNUSED;
 bool proxy_response_content_range(const struct proxy_head *h, uint64_t *first, uint64_t *total);
 void proxy_response_log_integrity(const struct proxy_request *req, const char *what);
-void proxy_response_add_encryption_header(struct evbuffer *out);
+void proxy_response_add_encryption_header(struct evbuffer *out, const struct proxy_request *req);
 enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, struct crypto_envelope *env,
                                             bool *present) CORE_WARN_UNUSED;
 void proxy_response_write_head(struct evbuffer *out, const struct proxy_request *req,

@@ -18,6 +18,7 @@
 #include "core/core_log.h"
 #include "crypto/crypto_base64.h"
 #include "crypto/crypto_envelope.h"
+#include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
 
 static void md5_once(const uint8_t *data, size_t len, uint8_t digest[16])
@@ -180,6 +181,18 @@ static enum core_err prepare_seal(struct proxy_request *req, enum s3_error_code 
     return crypto_stream_seal_init(&req->seal, req->key_dek, 0, stream_id, req->plain_expected);
 }
 
+/* Makes a data key and wraps it under the client's SSE-C key: no KMS takes part. */
+static enum core_err make_customer_key(struct proxy_request *req, const uint8_t *context, size_t context_len)
+{
+    struct proxy_wrapped_key *w = &req->key_wrapped;
+
+    CORE_TRY(crypto_random(req->key_dek, sizeof(req->key_dek)));
+    CORE_TRY(kms_ssec_wrap(req->ssec.key, req->key_dek, context, context_len, w->blob, sizeof(w->blob), &w->len));
+    snprintf(w->kms_id, sizeof(w->kms_id), "%s", KMS_SSEC_ID);
+    req->ssec_object = true;
+    return CORE_OK;
+}
+
 enum core_err proxy_body_fetch_key(struct proxy_request *req, enum s3_error_code *error, proxy_keys_ready_fn ready)
 {
     const char *bucket = req->target.bucket;
@@ -200,6 +213,10 @@ enum core_err proxy_body_fetch_key(struct proxy_request *req, enum s3_error_code
     case S3_OP_CREATE_MULTIPART_UPLOAD:
         CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
                                      sizeof(context), &context_len));
+        if (req->ssec.present) {
+            err = make_customer_key(req, context, context_len);
+            break;
+        }
         err = proxy_keys_generate(req, context, context_len, req->key_dek, &req->key_wrapped, ready);
         if (err != CORE_OK && err != CORE_AGAIN) {
             core_log(CORE_LOG_ERROR, "proxy", "cannot make a data key: %s r=%s", core_err_str(err), req->id);

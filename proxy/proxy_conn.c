@@ -70,6 +70,8 @@ static void request_free(struct proxy_request *req)
     }
     proxy_keys_release(req);
     OPENSSL_cleanse(req->key_dek, sizeof(req->key_dek));
+    s3_ssec_wipe(&req->ssec);
+    s3_ssec_wipe(&req->copy_ssec);
     proxy_body_cleanup(req);
     proxy_response_cleanup(req);
     proxy_upload_cleanup(req);
@@ -493,6 +495,37 @@ static bool metadata_fits(const struct proxy_request *req)
 static void on_request_key(struct proxy_request *req);
 
 /*
+ * Reads the SSE-C headers of the object and of a copy's source. S3 accepts customer keys only over
+ * HTTPS; s3seal also refuses them where it would store the object unencrypted.
+ */
+static bool parse_customer_keys(struct proxy_request *req)
+{
+    const char *message = NULL;
+
+    if (s3_ssec_parse(&req->s3, S3_SSEC_OBJECT, &req->ssec, &message) != CORE_OK ||
+        s3_ssec_parse(&req->s3, S3_SSEC_COPY_SOURCE, &req->copy_ssec, &message) != CORE_OK) {
+        proxy_conn_send_error(req, S3_ERR_INVALID_ARGUMENT, message, NULL, 0);
+        return false;
+    }
+    if (!req->ssec.present && !req->copy_ssec.present) {
+        return true;
+    }
+    if (req->conn->worker->tls == NULL) {
+        proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST,
+                              "requests with a customer key (SSE-C) must be made over HTTPS", NULL, 0);
+        return false;
+    }
+    if (req->ssec.present && req->plaintext_write) {
+        proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST,
+                              "a customer key (SSE-C) cannot be used where S3SEAL_PLAINTEXT_PREFIXES stores "
+                              "objects unencrypted",
+                              NULL, 0);
+        return false;
+    }
+    return true;
+}
+
+/*
  * Gets the data key the request needs before its body can be sealed. Returns false when the request got
  * an error response, or waits for a KMS call: then on_request_key runs the rest of the request.
  */
@@ -588,6 +621,9 @@ static void request_begin(struct proxy_conn *c)
         return;
     }
 
+    if (!parse_customer_keys(req)) {
+        return;
+    }
     if (request_key_ready(req)) {
         request_proceed(c);
     }

@@ -17,6 +17,7 @@
 
 #include "core/core_log.h"
 #include "crypto/crypto_envelope.h"
+#include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
 #include "s3/s3_uri.h"
 
@@ -142,6 +143,12 @@ static enum core_err keep_source_head(struct proxy_copy *copy, const struct prox
     return CORE_OK;
 }
 
+static void fail_with(struct proxy_request *req, enum s3_error_code code, const char *message)
+{
+    req->pending_error = code;
+    snprintf(req->pending_message, sizeof(req->pending_message), "%s", message ? message : "");
+}
+
 /*
  * Asks for the source's HEAD again once a KMS call ended: the envelope is read afresh, and the key that
  * arrived waits in the request (the source's in copy->source_dek, a new one in req->key_dek).
@@ -166,6 +173,23 @@ static enum core_err fetch_source_key(struct proxy_request *req, const struct cr
     }
     CORE_TRY(crypto_wrap_context(copy->source_bucket, strlen(copy->source_bucket), copy->source_key,
                                  copy->source_key_len, context, sizeof(context), &context_len));
+    if (kms_ssec_is_id(env->kms) != req->copy_ssec.present) {
+        fail_with(req, S3_ERR_INVALID_REQUEST,
+                  req->copy_ssec.present ? "the copy source is not stored with a customer key (SSE-C)"
+                                         : "the copy source is stored with a customer key: send it in the "
+                                           "x-amz-copy-source-server-side-encryption-customer-* headers");
+        return CORE_CLIENT;
+    }
+    if (req->copy_ssec.present) {
+        err = kms_ssec_unwrap(req->copy_ssec.key, env->wrapped, env->wrapped_len, context, context_len,
+                              copy->source_dek);
+        if (err == CORE_CRYPTO) {
+            fail_with(req, S3_ERR_ACCESS_DENIED, "the customer key (SSE-C) does not open the copy source");
+            return CORE_CLIENT;
+        }
+        copy->source_key_ready = err == CORE_OK;
+        return err;
+    }
     err = proxy_keys_unwrap(req, env->kms, env->wrapped, env->wrapped_len, context, context_len, copy->source_dek,
                             on_copy_key);
     copy->source_key_ready = err == CORE_OK;
@@ -185,7 +209,15 @@ static enum core_err rewrap(struct proxy_request *req, const struct crypto_envel
                                     copy->source_key, copy->source_key_len));
     CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
                                  sizeof(context), &context_len));
-    CORE_TRY(proxy_keys_wrap(req, copy->source_dek, context, context_len, &wrapped, on_copy_key));
+    if (req->ssec.present) {
+        /* the copy is wrapped under the customer key the request gives for the destination */
+        CORE_TRY(kms_ssec_wrap(req->ssec.key, copy->source_dek, context, context_len, wrapped.blob,
+                               sizeof(wrapped.blob), &wrapped.len));
+        snprintf(wrapped.kms_id, sizeof(wrapped.kms_id), "%s", KMS_SSEC_ID);
+        req->ssec_object = true;
+    } else {
+        CORE_TRY(proxy_keys_wrap(req, copy->source_dek, context, context_len, &wrapped, on_copy_key));
+    }
 
     req->envelope = calloc(1, sizeof(*req->envelope));
     CORE_ENSURE(req->envelope != NULL, CORE_NOMEM);
@@ -202,12 +234,6 @@ static enum core_err wait_for_key(struct proxy_request *req)
 {
     req->copy->key_wait = true;
     return CORE_OK;
-}
-
-static void fail_with(struct proxy_request *req, enum s3_error_code code, const char *message)
-{
-    req->pending_error = code;
-    snprintf(req->pending_message, sizeof(req->pending_message), "%s", message ? message : "");
 }
 
 /* Plans the parts of the copy, so each UploadPartCopy stays within S3's 5 GiB per part. */
@@ -276,6 +302,10 @@ enum core_err proxy_copy_source_head(struct proxy_request *req, struct proxy_ups
     OPENSSL_cleanse(&env, sizeof(env));
     if (err == CORE_AGAIN) {
         return wait_for_key(req);
+    }
+    if (err == CORE_CLIENT) {
+        /* fail_with named the problem with the customer key */
+        return CORE_OK;
     }
     if (err != CORE_OK) {
         core_log(CORE_LOG_ERROR, "proxy", "cannot get or wrap again the copy source's data key: %s r=%s",
@@ -517,7 +547,7 @@ static enum core_err send_copy_result(struct proxy_request *req, const char *roo
     if (req->copy->source_version[0] != '\0') {
         evbuffer_add_printf(out, "x-amz-copy-source-version-id: %s\r\n", req->copy->source_version);
     }
-    proxy_response_add_encryption_header(out);
+    proxy_response_add_encryption_header(out, req);
     proxy_upload_add_version_id(req, out);
     proxy_add_date_header(out);
     evbuffer_add_printf(out, "Content-Length: %d\r\nConnection: %s\r\n\r\n", body_len,

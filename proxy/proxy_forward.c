@@ -48,6 +48,10 @@ static bool is_dropped_header(const struct proxy_request *req, const struct s3_h
             return true;
         }
     }
+    /* a customer key wraps s3seal's data key; the backend never sees it */
+    if (s3_ssec_is_header(h->name, h->name_len)) {
+        return true;
+    }
 
     /* s3seal verified these over the plaintext; the backend gets ciphertext, or a buffered body with its own MD5 */
     if (req->body_mode == PROXY_BODY_SEAL || req->body_mode == PROXY_BODY_BUFFER ||

@@ -14,6 +14,7 @@
 
 #include "core/core_log.h"
 #include "crypto/crypto_envelope.h"
+#include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
 #include "s3/s3_list.h"
 #include "s3/s3_uri.h"
@@ -68,8 +69,16 @@ static bool is_hidden_header(const struct s3_header *h, bool encrypted)
  * compare a single-part ETag with an MD5 of the data (the AWS SDK for Java
  * 1.x among them) skip that comparison for KMS-encrypted objects.
  */
-void proxy_response_add_encryption_header(struct evbuffer *out)
+void proxy_response_add_encryption_header(struct evbuffer *out, const struct proxy_request *req)
 {
+    /* S3 answers SSE-C requests with the algorithm and the key's MD5 in place of the encryption header */
+    if (req->ssec_object && req->ssec.present) {
+        evbuffer_add_printf(out,
+                            "x-amz-server-side-encryption-customer-algorithm: AES256\r\n"
+                            "x-amz-server-side-encryption-customer-key-MD5: %s\r\n",
+                            req->ssec.key_md5);
+        return;
+    }
     evbuffer_add_printf(out, "x-amz-server-side-encryption: aws:kms\r\n");
 }
 
@@ -98,7 +107,7 @@ void proxy_response_write_head(struct evbuffer *out, const struct proxy_request 
         evbuffer_add_printf(out, "%s: %s\r\n", req->checksum_header, req->checksum_value);
     }
     if (encrypted) {
-        proxy_response_add_encryption_header(out);
+        proxy_response_add_encryption_header(out, req);
     }
     evbuffer_add_printf(out, "Connection: %s\r\n", req->keep_alive ? "keep-alive" : "close");
 }
@@ -182,6 +191,52 @@ static bool plaintext_size(const struct proxy_request *req, const struct proxy_u
 static void on_reader_key(struct proxy_request *req);
 
 /*
+ * Unwraps the data key of an SSE-C object with the customer key of the request. S3 answers 400 to a read
+ * of such an object without its key and to a customer key sent for an object stored without one, and 403
+ * to a wrong key.
+ */
+static enum core_err unwrap_customer_key(struct proxy_request *req, const struct crypto_envelope *env,
+                                         const uint8_t *context, size_t context_len, uint8_t dek[KMS_DEK_LEN],
+                                         enum s3_error_code *failure)
+{
+    if (!kms_ssec_is_id(env->kms) || !req->ssec.present) {
+        snprintf(req->pending_message, sizeof(req->pending_message), "%s",
+                 req->ssec.present ? "the object is not stored with a customer key (SSE-C)"
+                                   : "the object is stored with a customer key: send it in the SSE-C headers");
+        *failure = S3_ERR_INVALID_REQUEST;
+        return CORE_CLIENT;
+    }
+    req->ssec_object = true;
+    if (kms_ssec_unwrap(req->ssec.key, env->wrapped, env->wrapped_len, context, context_len, dek) != CORE_OK) {
+        snprintf(req->pending_message, sizeof(req->pending_message), "%s",
+                 "the customer key (SSE-C) does not open this object");
+        *failure = S3_ERR_ACCESS_DENIED;
+        return CORE_CLIENT;
+    }
+    return CORE_OK;
+}
+
+/* Checks the customer key of a HEAD of an SSE-C object, as S3 does, without reading the object. */
+static enum core_err check_customer_key(struct proxy_request *req, struct proxy_upstream *up,
+                                        const struct crypto_envelope *env)
+{
+    const char *bucket = req->target.bucket;
+    uint8_t context[2200];
+    uint8_t dek[KMS_DEK_LEN];
+    size_t context_len = 0;
+    enum core_err err;
+
+    if (!kms_ssec_is_id(env->kms) && !req->ssec.present) {
+        return CORE_OK;
+    }
+    CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
+                                 sizeof(context), &context_len));
+    err = unwrap_customer_key(req, env, context, context_len, dek, &up->failure);
+    OPENSSL_cleanse(dek, sizeof(dek));
+    return err;
+}
+
+/*
  * Gets the object's data key from the key service and starts decryption at first_chunk. While a KMS call
  * runs, the envelope is kept and the backend response waits unread (req->reader_key_wait); on_reader_key
  * carries on.
@@ -197,8 +252,15 @@ static enum core_err open_reader(struct proxy_request *req, const struct crypto_
 
     CORE_TRY(crypto_wrap_context(bucket, strlen(bucket), req->target.key, req->target.key_len, context,
                                  sizeof(context), &context_len));
-    err = proxy_keys_unwrap(req, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek,
-                            on_reader_key);
+    if (kms_ssec_is_id(env->kms) || req->ssec.present) {
+        err = unwrap_customer_key(req, env, context, context_len, dek, failure);
+        if (err != CORE_OK) {
+            return err;
+        }
+    } else {
+        err = proxy_keys_unwrap(req, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek,
+                                on_reader_key);
+    }
     if (err == CORE_AGAIN) {
         if (req->reader_env == NULL) {
             req->reader_env = malloc(sizeof(*req->reader_env));
@@ -547,6 +609,8 @@ enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstre
     } else if (req->target.op == S3_OP_GET_OBJECT) {
         err = head_get_object(req, up, &env, present);
     } else if (req->target.op == S3_OP_HEAD_OBJECT && present && !part_available(req, up, &env)) {
+        err = CORE_CLIENT;
+    } else if (req->target.op == S3_OP_HEAD_OBJECT && present && check_customer_key(req, up, &env) != CORE_OK) {
         err = CORE_CLIENT;
     } else if (req->target.op == S3_OP_HEAD_OBJECT && present) {
         /* HEAD is served from the envelope and the stored size alone, without a KMS call */

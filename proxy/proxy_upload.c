@@ -15,6 +15,7 @@
 
 #include "core/core_log.h"
 #include "crypto/crypto_envelope.h"
+#include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
 #include "s3/s3_list.h"
 
@@ -111,6 +112,22 @@ enum core_err proxy_upload_fetch_part_key(struct proxy_request *req, enum s3_err
 
     CORE_TRY(decode_upload_id(req, error));
     CORE_TRY(wrap_context(req, context, sizeof(context), &context_len));
+    if (kms_ssec_is_id(req->upload_kms_id) != req->ssec.present) {
+        /* S3 API, UploadPart: the part carries the customer key its CreateMultipartUpload used */
+        *error = S3_ERR_INVALID_REQUEST;
+        return CORE_CLIENT;
+    }
+    if (req->ssec.present) {
+        req->ssec_object = true;
+        err = kms_ssec_unwrap(req->ssec.key, req->upload_wrapped, req->upload_wrapped_len, context, context_len,
+                              req->key_dek);
+        if (err == CORE_CRYPTO) {
+            /* the upload id with another customer key than its CreateMultipartUpload used */
+            *error = S3_ERR_ACCESS_DENIED;
+            return CORE_CLIENT;
+        }
+        return err;
+    }
     err = proxy_keys_unwrap(req, req->upload_kms_id, req->upload_wrapped, req->upload_wrapped_len, context,
                             context_len, req->key_dek, ready);
     if (err == CORE_CRYPTO) {
@@ -395,7 +412,7 @@ static enum core_err finish_complete(struct proxy_request *req)
     CORE_TRY(s3_multipart_etag(etags, 1, etag, sizeof(etag)));
 
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nETag: %s\r\nx-amz-request-id: %s\r\n", etag, req->id);
-    proxy_response_add_encryption_header(out);
+    proxy_response_add_encryption_header(out, req);
     proxy_upload_add_version_id(req, out);
     if (req->checksum_value[0] != '\0') {
         evbuffer_add_printf(out, "%s: %s\r\n", req->checksum_header, req->checksum_value);

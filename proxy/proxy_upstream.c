@@ -286,7 +286,8 @@ static void process_input(struct proxy_upstream *up)
             enum s3_error_code code = up->failure != S3_ERR_NONE ? up->failure : S3_ERR_UPSTREAM_UNAVAILABLE;
 
             up->in_parser = false;
-            if (code == S3_ERR_INVALID_RANGE || code == S3_ERR_INVALID_PART_NUMBER || code == S3_ERR_NOT_IMPLEMENTED) {
+            if (code == S3_ERR_INVALID_RANGE || code == S3_ERR_INVALID_PART_NUMBER || code == S3_ERR_NOT_IMPLEMENTED ||
+                code == S3_ERR_INVALID_REQUEST || code == S3_ERR_ACCESS_DENIED) {
                 /* a response of s3seal's own, not a backend failure */
                 proxy_upstream_release(up, false);
                 proxy_conn_send_error(req, code, req->pending_message[0] != '\0' ? req->pending_message : NULL,
