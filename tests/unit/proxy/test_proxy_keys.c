@@ -399,7 +399,7 @@ static void test_full_queue_and_abandoned_requests(void)
 static enum core_err unwrap_numbered(struct fixture *f, struct proxy_request *req, int i, bool *cached)
 {
     uint8_t wrapped[KMS_DEK_LEN] = {4};
-    uint8_t context[16];
+    uint8_t context[32];
     uint8_t dek[KMS_DEK_LEN];
     enum core_err rc;
 
