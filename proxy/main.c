@@ -10,6 +10,7 @@
 #include "proxy/proxy_admin.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_kms.h"
+#include "proxy/proxy_rewrap.h"
 #include "proxy/proxy_server.h"
 
 #define S3SEAL_VERSION "0.1.0"
@@ -181,6 +182,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "decrypt") == 0) {
         return proxy_admin_decrypt_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "rewrap") == 0) {
+        return proxy_rewrap_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("s3seal %s\n", S3SEAL_VERSION);

@@ -179,3 +179,126 @@ out:
     xmlFreeDoc(doc);
     return err;
 }
+
+/* ---- ListObjectsV2 pages ---- */
+
+/* Copies the text of node into a new string; NULL when out of memory. */
+static char *node_text(const xmlNode *node)
+{
+    xmlChar *text = xmlNodeGetContent(node);
+    char *copy;
+
+    if (text == NULL) {
+        return NULL;
+    }
+    copy = strdup((const char *)text);
+    xmlFree(text);
+    return copy;
+}
+
+static enum core_err parse_entry(const xmlNode *contents, struct s3_list_entry *entry)
+{
+    bool have_size = false;
+
+    for (const xmlNode *child = contents->children; child; child = child->next) {
+        if (is_element(child, "Key") && entry->key == NULL) {
+            entry->key = node_text(child);
+            CORE_ENSURE(entry->key != NULL, CORE_NOMEM);
+        } else if (is_element(child, "Size")) {
+            char *text = node_text(child);
+            bool valid;
+
+            CORE_ENSURE(text != NULL, CORE_NOMEM);
+            valid = parse_u64(text, &entry->size);
+            free(text);
+            CORE_ENSURE(valid, CORE_UPSTREAM);
+            have_size = true;
+        } else if (is_element(child, "ETag")) {
+            char *text = node_text(child);
+            size_t text_len;
+
+            CORE_ENSURE(text != NULL, CORE_NOMEM);
+            text_len = strlen(text);
+            if (text_len >= sizeof(entry->etag)) {
+                free(text);
+                return CORE_UPSTREAM;
+            }
+            memcpy(entry->etag, text, text_len + 1);
+            free(text);
+        }
+    }
+    CORE_ENSURE(entry->key != NULL && have_size, CORE_UPSTREAM);
+    return CORE_OK;
+}
+
+static size_t count_elements(const xmlNode *root, const char *name)
+{
+    size_t count = 0;
+
+    for (const xmlNode *child = root->children; child; child = child->next) {
+        count += is_element(child, name) ? 1 : 0;
+    }
+    return count;
+}
+
+static enum core_err parse_page_root(const xmlNode *root, struct s3_list_page *page)
+{
+    size_t capacity = count_elements(root, "Contents");
+
+    CORE_ENSURE(is_element(root, "ListBucketResult"), CORE_UPSTREAM);
+    page->entries = calloc(capacity + 1, sizeof(*page->entries));
+    CORE_ENSURE(page->entries != NULL, CORE_NOMEM);
+
+    for (const xmlNode *child = root->children; child; child = child->next) {
+        if (is_element(child, "Contents")) {
+            /* count first, so that cleanup frees a key of a half-parsed entry */
+            page->count++;
+            CORE_TRY(parse_entry(child, &page->entries[page->count - 1]));
+        } else if (is_element(child, "IsTruncated")) {
+            char *text = node_text(child);
+
+            CORE_ENSURE(text != NULL, CORE_NOMEM);
+            page->truncated = strcmp(text, "true") == 0;
+            free(text);
+        } else if (is_element(child, "NextContinuationToken") && page->next_token == NULL) {
+            page->next_token = node_text(child);
+            CORE_ENSURE(page->next_token != NULL, CORE_NOMEM);
+        }
+    }
+
+    /* without a token a truncated listing could only restart, which would never end */
+    CORE_ENSURE(!page->truncated || (page->next_token != NULL && page->next_token[0] != '\0'), CORE_UPSTREAM);
+    return CORE_OK;
+}
+
+enum core_err s3_list_parse_page(const char *xml, size_t len, struct s3_list_page *page)
+{
+    enum core_err err;
+    xmlDoc *doc;
+    xmlNode *root;
+
+    memset(page, 0, sizeof(*page));
+    CORE_ENSURE(len <= S3_LIST_XML_MAX, CORE_TOO_LARGE);
+
+    xmlInitParser();
+    doc = xmlReadMemory(xml, (int)len, NULL, NULL, LIST_PARSE_OPTIONS);
+    CORE_ENSURE(doc != NULL, CORE_UPSTREAM);
+    root = xmlDocGetRootElement(doc);
+    if (root == NULL || doc->intSubset != NULL || doc->extSubset != NULL) {
+        err = CORE_UPSTREAM;
+    } else {
+        err = parse_page_root(root, page);
+    }
+    xmlFreeDoc(doc);
+    return err;
+}
+
+void s3_list_page_cleanup(struct s3_list_page *page)
+{
+    for (size_t i = 0; i < page->count; i++) {
+        free(page->entries[i].key);
+    }
+    free(page->entries);
+    free(page->next_token);
+    memset(page, 0, sizeof(*page));
+}

@@ -47,4 +47,35 @@ typedef bool (*s3_keyed_size_map_fn)(void *arg, const char *key, uint64_t stored
 enum core_err s3_list_rewrite_sizes_keyed(const char *xml, size_t len, s3_keyed_size_map_fn map, void *arg,
                                           char **out, size_t *out_len) CORE_WARN_UNUSED;
 
+/* One object of a ListObjectsV2 page. */
+struct s3_list_entry {
+    char *key;       /* owned, NUL-terminated, decoded from XML */
+    uint64_t size;   /* stored size in bytes */
+    char etag[80];   /* as listed, quotes included; "" when the entry has none */
+};
+
+/* One page of a ListObjectsV2 response. */
+struct s3_list_page {
+    struct s3_list_entry *entries; /* owned array of count entries */
+    size_t count;
+    bool truncated;
+    char *next_token; /* owned NextContinuationToken; NULL unless truncated */
+};
+
+/*
+ * Parses a ListObjectsV2 body (root ListBucketResult) into page: the Key,
+ * Size and ETag of every Contents, IsTruncated and NextContinuationToken.
+ * CommonPrefixes are ignored. Returns CORE_UPSTREAM for a body that is not
+ * well-formed or has a DOCTYPE or another root. Also CORE_UPSTREAM for a
+ * Contents without a Key, with a Size that is not a decimal uint64 or an
+ * ETag of 80 bytes or more, and for IsTruncated true without a
+ * NextContinuationToken. Returns CORE_TOO_LARGE over S3_LIST_XML_MAX and
+ * CORE_NOMEM. The caller releases page with
+ * s3_list_page_cleanup, also after a failure.
+ */
+enum core_err s3_list_parse_page(const char *xml, size_t len, struct s3_list_page *page) CORE_WARN_UNUSED;
+
+/* Frees what page owns and zeroes it; accepts a zeroed page. */
+void s3_list_page_cleanup(struct s3_list_page *page);
+
 #endif

@@ -344,6 +344,11 @@ enum core_err s3_multipart_parse_copy_part_etag(const char *xml, size_t len, cha
     return read_root_child(xml, len, "CopyPartResult", "ETag", etag, cap);
 }
 
+enum core_err s3_multipart_parse_copy_object_etag(const char *xml, size_t len, char *etag, size_t cap)
+{
+    return read_root_child(xml, len, "CopyObjectResult", "ETag", etag, cap);
+}
+
 enum core_err s3_multipart_parse_error_code(const char *xml, size_t len, char *code, size_t cap)
 {
     return read_root_child(xml, len, "Error", "Code", code, cap);

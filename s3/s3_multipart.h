@@ -193,4 +193,11 @@ enum core_err s3_multipart_parse_list_parts(const char *xml, size_t len, struct 
 /* Reads CopyPartResult/ETag from an UploadPartCopy response; CORE_UPSTREAM if it is missing. */
 enum core_err s3_multipart_parse_copy_part_etag(const char *xml, size_t len, char *etag, size_t cap) CORE_WARN_UNUSED;
 
+/*
+ * Reads CopyObjectResult/ETag from a CopyObject response; CORE_UPSTREAM if
+ * it is missing, which includes an Error body sent with status 200.
+ */
+enum core_err s3_multipart_parse_copy_object_etag(const char *xml, size_t len, char *etag,
+                                                  size_t cap) CORE_WARN_UNUSED;
+
 #endif

@@ -196,6 +196,104 @@ static void test_list_keyed_map_sees_keys(void)
     free(out);
 }
 
+static const char page_truncated[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<ListBucketResult xmlns=\"" NS "\"><Name>bkt</Name><Prefix>data/</Prefix><KeyCount>2</KeyCount>"
+    "<IsTruncated>true</IsTruncated><NextContinuationToken>tok/1+=</NextContinuationToken>"
+    "<Contents><Key>data/a &amp; b.bin</Key><ETag>&quot;0123456789abcdef0123456789abcdef-3&quot;</ETag>"
+    "<Size>20983040</Size></Contents>"
+    "<Contents><Key>data/empty</Key><Size>0</Size></Contents>"
+    "<CommonPrefixes><Prefix>data/dir/</Prefix></CommonPrefixes>"
+    "</ListBucketResult>";
+
+static void test_list_page_reads_entries_and_token(void)
+{
+    struct s3_list_page page;
+
+    CHECK(s3_list_parse_page(page_truncated, strlen(page_truncated), &page) == CORE_OK);
+    CHECK(page.count == 2);
+    CHECK(page.truncated);
+    CHECK_STR(page.next_token, "tok/1+=");
+    if (page.count == 2) {
+        CHECK_STR(page.entries[0].key, "data/a & b.bin");
+        CHECK(page.entries[0].size == 20983040);
+        CHECK_STR(page.entries[0].etag, "\"0123456789abcdef0123456789abcdef-3\"");
+        CHECK_STR(page.entries[1].key, "data/empty");
+        CHECK(page.entries[1].size == 0);
+        /* an entry without ETag gets an empty one */
+        CHECK_STR(page.entries[1].etag, "");
+    }
+    s3_list_page_cleanup(&page);
+    CHECK(page.entries == NULL);
+    CHECK(page.count == 0);
+    CHECK(page.next_token == NULL);
+}
+
+static void test_list_page_last_page_has_no_token(void)
+{
+    static const char body[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                               "<Contents><Key>k</Key><Size>37</Size></Contents></ListBucketResult>";
+    static const char empty[] = "<ListBucketResult><IsTruncated>false</IsTruncated><KeyCount>0</KeyCount>"
+                                "</ListBucketResult>";
+    struct s3_list_page page;
+
+    CHECK(s3_list_parse_page(body, strlen(body), &page) == CORE_OK);
+    CHECK(!page.truncated);
+    CHECK(page.next_token == NULL);
+    CHECK(page.count == 1);
+    s3_list_page_cleanup(&page);
+
+    CHECK(s3_list_parse_page(empty, strlen(empty), &page) == CORE_OK);
+    CHECK(page.count == 0);
+    CHECK(!page.truncated);
+    s3_list_page_cleanup(&page);
+}
+
+static void test_list_page_rejects_invalid_bodies(void)
+{
+    static const char *const bodies[] = {
+        /* truncated without a continuation token: the listing could not go on */
+        "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>k</Key><Size>1</Size></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken></NextContinuationToken>"
+        "</ListBucketResult>",
+        /* an entry without Key, without Size, or with a Size that is not a decimal uint64 */
+        "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>k</Key><Size>-1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>k</Key><Size>18446744073709551616</Size></Contents></ListBucketResult>",
+        /* an ETag too long for the entry */
+        "<ListBucketResult><Contents><Key>k</Key><Size>1</Size><ETag>"
+        "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "</ETag></Contents></ListBucketResult>",
+        /* another root, an error body, a DOCTYPE, and no XML at all */
+        "<ListVersionsResult></ListVersionsResult>",
+        "<Error><Code>NoSuchBucket</Code></Error>",
+        "<!DOCTYPE x [<!ENTITY e \"k\">]><ListBucketResult></ListBucketResult>",
+        "not xml",
+        "",
+    };
+    struct s3_list_page page;
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        enum core_err err = s3_list_parse_page(bodies[i], strlen(bodies[i]), &page);
+
+        if (err != CORE_UPSTREAM) {
+            fprintf(stderr, "case %zu: expected CORE_UPSTREAM, got %d\n", i, (int)err);
+        }
+        CHECK(err == CORE_UPSTREAM);
+        s3_list_page_cleanup(&page);
+    }
+}
+
+static void test_list_page_rejects_oversized_input(void)
+{
+    struct s3_list_page page;
+
+    CHECK(s3_list_parse_page("<ListBucketResult/>", (size_t)S3_LIST_XML_MAX + 1, &page) == CORE_TOO_LARGE);
+    s3_list_page_cleanup(&page);
+}
+
 int main(void)
 {
     RUN_TEST(test_list_keyed_map_sees_keys);
@@ -206,5 +304,9 @@ int main(void)
     RUN_TEST(test_list_rejects_unparseable_input);
     RUN_TEST(test_list_accepts_max_uint64);
     RUN_TEST(test_list_rejects_oversized_input);
+    RUN_TEST(test_list_page_reads_entries_and_token);
+    RUN_TEST(test_list_page_last_page_has_no_token);
+    RUN_TEST(test_list_page_rejects_invalid_bodies);
+    RUN_TEST(test_list_page_rejects_oversized_input);
     return test_finish();
 }

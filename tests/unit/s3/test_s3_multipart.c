@@ -196,6 +196,25 @@ static const char initiate_body[] =
     "<InitiateMultipartUploadResult xmlns=\"" NS "\"><Bucket>bkt</Bucket><Key>a &amp; b</Key>"
     "<UploadId>2~VXBsb2Fk.id</UploadId></InitiateMultipartUploadResult>";
 
+static void test_parse_copy_object_etag(void)
+{
+    static const char result[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                                 "<CopyObjectResult xmlns=\"" NS "\"><LastModified>2026-01-01T00:00:00.000Z"
+                                 "</LastModified><ETag>&quot;0123456789abcdef0123456789abcdef-2&quot;</ETag>"
+                                 "</CopyObjectResult>";
+    /* S3 sends whitespace while a copy runs, then an error with status 200 */
+    static const char late_error[] = "   \n<Error><Code>InternalError</Code><ETag>x</ETag></Error>";
+    static const char part_result[] = "<CopyPartResult><ETag>\"abc\"</ETag></CopyPartResult>";
+    char etag[80];
+
+    CHECK(s3_multipart_parse_copy_object_etag(result, strlen(result), etag, sizeof(etag)) == CORE_OK);
+    CHECK_STR(etag, "\"0123456789abcdef0123456789abcdef-2\"");
+    CHECK(s3_multipart_parse_copy_object_etag(late_error, strlen(late_error), etag, sizeof(etag)) == CORE_UPSTREAM);
+    CHECK(s3_multipart_parse_copy_object_etag(part_result, strlen(part_result), etag, sizeof(etag)) ==
+          CORE_UPSTREAM);
+    CHECK(s3_multipart_parse_copy_object_etag("", 0, etag, sizeof(etag)) == CORE_UPSTREAM);
+}
+
 static void test_parse_initiate(void)
 {
     static const char no_namespace[] =
@@ -776,6 +795,7 @@ int main(void)
     RUN_TEST(test_upload_id_tampered_key_decodes);
     RUN_TEST(test_upload_id_rejects_oversize);
     RUN_TEST(test_parse_initiate);
+    RUN_TEST(test_parse_copy_object_etag);
     RUN_TEST(test_parse_initiate_rejects_bad_bodies);
     RUN_TEST(test_replace_upload_id_initiate);
     RUN_TEST(test_replace_upload_id_list_parts);
