@@ -683,8 +683,9 @@ static enum core_err check_status(enum vault_op op, const char *subject, const s
     reply_first_error(reply->body, reply->len, server_error, sizeof(server_error));
     rc = status_to_err(op, reply->status, server_error);
     if (rc != CORE_OK) {
-        core_log(failure_expected ? CORE_LOG_DEBUG : CORE_LOG_WARN, "kms", "vault %s rejected key=%s status=%ld error=\"%s\"", op_name(op), subject,
-                 reply->status, server_error);
+        core_log(failure_expected ? CORE_LOG_DEBUG : CORE_LOG_WARN, "kms",
+                 "vault %s rejected key=%s status=%ld error=\"%s\"", op_name(op), subject, reply->status,
+                 server_error);
     }
     return rc;
 }
@@ -923,8 +924,9 @@ static enum core_err vault_unwrap(struct kms_provider *p, const char *key_id, co
 
 /*
  * Asks transit for a data key (datakey/plaintext), bound to the context like wrap. The datakey endpoint
- * takes associated_data from Vault 1.12 and in OpenBao; a server that ignores it would return an unbound
- * blob, so the start-up self-test checks it and, if unbound, generate makes the key locally and wraps it.
+ * takes associated_data in OpenBao and in Vault releases since late 2022. A server that ignores it would
+ * return an unbound blob, so the start-up self-test checks it. If unbound, generate makes the key locally
+ * and wraps it.
  */
 static enum core_err vault_generate(struct kms_provider *p, const char *want_key_id, const uint8_t *context,
                                     size_t context_len, uint8_t dek[KMS_DEK_LEN], uint8_t *wrapped,
@@ -1263,7 +1265,7 @@ static bool other_context_fails(struct kms_vault *vault, const uint8_t *blob, si
 
 /*
  * Wraps and unwraps a random key, then checks that another context fails, which proves that the server
- * applies associated_data (servers before Vault 1.12 ignore it). Then checks the same for datakey.
+ * applies associated_data (Vault releases from before late 2022 ignore it). Then checks the same for datakey.
  */
 static enum core_err self_test(struct kms_vault *vault, char *err, size_t err_cap)
 {
@@ -1297,7 +1299,8 @@ static enum core_err self_test(struct kms_vault *vault, char *err, size_t err_ca
     }
     if (!other_context_fails(vault, blob, blob_len)) {
         set_err(err, err_cap, "Vault at %s decrypted with another associated_data, so it cannot bind data keys "
-                "to objects; use Vault 1.12 or later (or OpenBao) and a key of type aes256-gcm96", vault->addr);
+                "to objects; use a Vault release from 2023 on (or OpenBao) and a key of type aes256-gcm96",
+                vault->addr);
         rc = CORE_KMS;
         goto out;
     }

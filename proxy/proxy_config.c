@@ -831,6 +831,28 @@ enum core_err proxy_config_load(const char *config_path, struct proxy_config **o
     return CORE_OK;
 }
 
+enum core_err proxy_config_load_kms(struct proxy_config **out, char *err, size_t err_cap)
+{
+    struct raw_config raw = {0};
+    struct proxy_config *cfg = calloc(1, sizeof(*cfg));
+    enum core_err rc;
+
+    if (cfg == NULL) {
+        return CORE_NOMEM;
+    }
+    rc = read_sources(NULL, &raw, err, err_cap);
+    if (rc == CORE_OK) {
+        rc = apply_kms(cfg, &raw, err, err_cap);
+    }
+    raw_cleanup(&raw);
+    if (rc != CORE_OK) {
+        proxy_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return CORE_OK;
+}
+
 static void free_secret(char *s)
 {
     if (s != NULL) {

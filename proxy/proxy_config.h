@@ -86,6 +86,13 @@ struct proxy_config {
 enum core_err proxy_config_load(const char *config_path, struct proxy_config **out, char *err, size_t err_cap)
     CORE_WARN_UNUSED;
 
+/*
+ * Loads only the key provider settings (S3SEAL_KMS_PROVIDER, S3SEAL_KEY_FILE, S3SEAL_PKCS11_*,
+ * S3SEAL_VAULT_*) from the environment, for commands that need the providers of the server without its
+ * backend and client settings. Errors as proxy_config_load.
+ */
+enum core_err proxy_config_load_kms(struct proxy_config **out, char *err, size_t err_cap) CORE_WARN_UNUSED;
+
 /* Releases the configuration and wipes the secrets in it; NULL is fine. */
 void proxy_config_free(struct proxy_config *cfg);
 
