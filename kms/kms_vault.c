@@ -4,7 +4,8 @@
  * POST <mount>/decrypt/<key> and generate is POST <mount>/datakey/plaintext/<key>, each with the wrap
  * context as associated_data, so the server's AEAD binds the blob to the object. Request and reply bodies
  * are JSON built and parsed with jansson. Each call makes its own curl easy handle, so calls from several
- * threads share nothing but the login token, which a mutex guards.
+ * threads run at once. They share the login token under a mutex, and open connections through a curl
+ * share handle.
  */
 #include "kms/kms_vault.h"
 
@@ -67,6 +68,15 @@ struct kms_vault {
 
     /* false when the self-test found that the server ignores associated_data on datakey */
     bool datakey_binds_context;
+
+    /*
+     * Connections, TLS sessions and DNS answers shared by the easy handles of all calls, so a call reuses
+     * an open connection instead of a new TCP and TLS handshake. libcurl locks each kind of shared data
+     * through share_locks.
+     */
+    CURLSH *share;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    bool share_locks_ready;
 
     /* lock guards the fields below it: the token is shared by every thread and replaced at login */
     pthread_mutex_t lock;
@@ -559,6 +569,42 @@ static enum core_err curl_code_to_err(CURLcode code)
     }
 }
 
+static void on_share_lock(CURL *curl, curl_lock_data data, curl_lock_access access, void *user)
+{
+    struct kms_vault *vault = user;
+
+    (void)curl;
+    (void)access;
+    pthread_mutex_lock(&vault->share_locks[data]);
+}
+
+static void on_share_unlock(CURL *curl, curl_lock_data data, void *user)
+{
+    struct kms_vault *vault = user;
+
+    (void)curl;
+    pthread_mutex_unlock(&vault->share_locks[data]);
+}
+
+static enum core_err share_init(struct kms_vault *vault)
+{
+    bool ok = true;
+
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+        CORE_ENSURE(pthread_mutex_init(&vault->share_locks[i], NULL) == 0, CORE_NOMEM);
+    }
+    vault->share_locks_ready = true;
+    vault->share = curl_share_init();
+    CORE_ENSURE(vault->share != NULL, CORE_NOMEM);
+    ok = ok && curl_share_setopt(vault->share, CURLSHOPT_LOCKFUNC, on_share_lock) == CURLSHE_OK;
+    ok = ok && curl_share_setopt(vault->share, CURLSHOPT_UNLOCKFUNC, on_share_unlock) == CURLSHE_OK;
+    ok = ok && curl_share_setopt(vault->share, CURLSHOPT_USERDATA, vault) == CURLSHE_OK;
+    ok = ok && curl_share_setopt(vault->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK;
+    ok = ok && curl_share_setopt(vault->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK;
+    ok = ok && curl_share_setopt(vault->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK;
+    return ok ? CORE_OK : CORE_NOMEM;
+}
+
 static enum core_err set_request_options(CURL *curl, const struct vault_call *call, const char *url,
                                          const char *body, struct curl_slist *headers,
                                          struct vault_reply *reply, char *curl_error)
@@ -579,6 +625,7 @@ static enum core_err set_request_options(CURL *curl, const struct vault_call *ca
     ok = ok && curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply_body) == CURLE_OK;
     ok = ok && curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply) == CURLE_OK;
     ok = ok && curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error) == CURLE_OK;
+    ok = ok && curl_easy_setopt(curl, CURLOPT_SHARE, call->vault->share) == CURLE_OK;
     if (call->vault->ca_file != NULL) {
         ok = ok && curl_easy_setopt(curl, CURLOPT_CAINFO, call->vault->ca_file) == CURLE_OK;
     }
@@ -985,6 +1032,15 @@ static void vault_free(struct kms_provider *p)
     free_secret(vault->token);
     free_secret(vault->role_id);
     free_secret(vault->secret_id);
+    /* every easy handle is gone by now: each call cleans up its own before it returns */
+    if (vault->share != NULL) {
+        curl_share_cleanup(vault->share);
+    }
+    if (vault->share_locks_ready) {
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+            pthread_mutex_destroy(&vault->share_locks[i]);
+        }
+    }
     if (vault->lock_ready) {
         pthread_mutex_destroy(&vault->lock);
     }
@@ -1347,7 +1403,10 @@ enum core_err kms_vault_load(const struct kms_vault_settings *settings, struct k
     }
     vault->lock_ready = true;
 
-    rc = apply_settings(vault, settings, err, err_cap);
+    rc = share_init(vault);
+    if (rc == CORE_OK) {
+        rc = apply_settings(vault, settings, err, err_cap);
+    }
     if (rc == CORE_OK && vault->approle) {
         call_init(&call, vault);
         rc = take_token(&call, false);
