@@ -26,6 +26,8 @@
 #include "crypto/crypto_multi.h"
 #include "crypto/crypto_stream.h"
 #include "kms/kms_keyfile.h"
+#include "proxy/proxy_config.h"
+#include "proxy/proxy_kms.h"
 
 #define AMZ_META_PREFIX "x-amz-meta-"
 
@@ -809,7 +811,8 @@ static void install_signal_cleanup(void)
 
 static void print_inspect_help(FILE *out)
 {
-    fprintf(out, "Usage: s3seal inspect --metadata FILE [--verify --key-file FILE --bucket NAME --key KEY]\n"
+    fprintf(out, "Usage: s3seal inspect --metadata FILE\n"
+                 "                      [--verify (--key-file FILE | --kms-env) --bucket NAME --key KEY]\n"
                  "\n"
                  "Prints the s3seal envelope of one object from its metadata: format version, single\n"
                  "stream or multipart, KMS id, wrapped key length, commitment, plaintext length and\n"
@@ -821,7 +824,9 @@ static void print_inspect_help(FILE *out)
                  "                    standard input.\n"
                  "  --verify          Also unwrap the data key and check the envelope commitment and\n"
                  "                    MAC; prints 'envelope valid' or what failed.\n"
-                 "  --key-file FILE   Master key file (see docs/KEYS.md); needed with --verify.\n"
+                 "  --key-file FILE   Master key file (see docs/KEYS.md); with --verify, this or --kms-env.\n"
+                 "  --kms-env         Use the key providers that S3SEAL_KMS_PROVIDER and the other key\n"
+                 "                    settings in the environment name, as s3seal serve does (pkcs11, vault).\n"
                  "  --bucket NAME     Bucket the object is stored in; needed with --verify.\n"
                  "  --key KEY         Object key, not URL-encoded; needed with --verify.\n"
                  "\n"
@@ -831,14 +836,18 @@ static void print_inspect_help(FILE *out)
 
 static void print_decrypt_help(FILE *out)
 {
-    fprintf(out, "Usage: s3seal decrypt --key-file FILE --bucket NAME --key KEY --metadata META.json\n"
-                 "                      --in OBJECT.bin --out PLAIN.bin [--allow-partial]\n"
+    fprintf(out, "Usage: s3seal decrypt (--key-file FILE | --kms-env) --bucket NAME --key KEY\n"
+                 "                      --metadata META.json --in OBJECT.bin --out PLAIN.bin [--allow-partial]\n"
                  "\n"
                  "Decrypts one object copied straight from the backend, without a running proxy and\n"
-                 "without any setting besides the key file. It verifies the envelope, then every\n"
-                 "64 KiB chunk, using about 128 KiB of memory whatever the object size.\n"
+                 "without any setting besides the key file (or the key provider settings). It verifies\n"
+                 "the envelope, then every 64 KiB chunk, using about 128 KiB of memory whatever the\n"
+                 "object size.\n"
                  "\n"
                  "  --key-file FILE       Master key file that wrapped the object's data key.\n"
+                 "  --kms-env             Instead of --key-file, use the key providers that\n"
+                 "                        S3SEAL_KMS_PROVIDER and the other key settings in the\n"
+                 "                        environment name, as s3seal serve does (pkcs11, vault).\n"
                  "  --bucket NAME         Bucket the object is stored in; the wrapped key is bound to it.\n"
                  "  --key KEY             Object key, not URL-encoded; the wrapped key is bound to it.\n"
                  "  --metadata META.json  The object's metadata, as for 's3seal inspect'.\n"
@@ -866,6 +875,8 @@ struct admin_options {
     const char *out;
     bool verify;
     bool allow_partial;
+    bool kms_env; /* the key providers come from the S3SEAL_* environment, as for s3seal serve */
+    const char *key_file_or_env; /* key_file, or "--kms-env" with kms_env */
 };
 
 /* Parses the options of both commands; returns 0, 1 for --help, or -1 after printing a usage error. */
@@ -876,7 +887,8 @@ static int parse_options(int argc, char **argv, const char *cmd, struct admin_op
         {"bucket", required_argument, NULL, 'b'},   {"key", required_argument, NULL, 'k'},
         {"in", required_argument, NULL, 'i'},       {"out", required_argument, NULL, 'o'},
         {"verify", no_argument, NULL, 'v'},         {"allow-partial", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"kms-env", no_argument, NULL, 'e'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
 
@@ -908,6 +920,9 @@ static int parse_options(int argc, char **argv, const char *cmd, struct admin_op
         case 'p':
             o->allow_partial = true;
             break;
+        case 'e':
+            o->kms_env = true;
+            break;
         case 'h':
             return 1;
         default:
@@ -919,6 +934,16 @@ static int parse_options(int argc, char **argv, const char *cmd, struct admin_op
         fprintf(stderr, "s3seal %s: unexpected argument '%s'; see 's3seal %s --help'\n", cmd, argv[optind],
                 cmd);
         return -1;
+    }
+    if (o->kms_env && o->key_file != NULL) {
+        fprintf(stderr, "s3seal %s: give either --key-file or --kms-env, not both\n", cmd);
+        return -1;
+    }
+    /* --kms-env stands in for --key-file in the checks of required options */
+    if (o->kms_env) {
+        o->key_file_or_env = "--kms-env";
+    } else {
+        o->key_file_or_env = o->key_file;
     }
     return 0;
 }
@@ -936,7 +961,21 @@ static bool require_options(const char *cmd, const char *const *names, const cha
     return true;
 }
 
-/* Loads the key file, unwraps the data key and verifies the envelope; prints the failure. */
+/* Loads the key providers of the S3SEAL_* environment settings, as s3seal serve does. */
+static enum core_err load_env_providers(struct kms_provider **kms, char *err, size_t err_cap)
+{
+    struct proxy_config *cfg = NULL;
+    enum core_err rc;
+
+    rc = proxy_config_load_kms(&cfg, err, err_cap);
+    if (rc == CORE_OK) {
+        rc = proxy_kms_load(cfg, kms, err, err_cap);
+    }
+    proxy_config_free(cfg);
+    return rc;
+}
+
+/* Loads the key file or providers, unwraps the data key and verifies the envelope; prints the failure. */
 static int open_envelope(const char *cmd, const struct admin_options *o, const struct crypto_envelope *env,
                          uint8_t dek[CRYPTO_DEK_LEN])
 {
@@ -944,9 +983,13 @@ static int open_envelope(const char *cmd, const struct admin_options *o, const s
     char err[1024] = "";
     enum core_err rc;
 
-    rc = kms_keyfile_load(o->key_file, &kms, err, sizeof(err));
+    if (o->kms_env) {
+        rc = load_env_providers(&kms, err, sizeof(err));
+    } else {
+        rc = kms_keyfile_load(o->key_file, &kms, err, sizeof(err));
+    }
     if (rc != CORE_OK) {
-        fprintf(stderr, "s3seal %s: %s\n", cmd, err[0] ? err : "cannot load the key file");
+        fprintf(stderr, "s3seal %s: %s\n", cmd, err[0] ? err : "cannot load the key providers");
         return PROXY_ADMIN_EXIT_FAILED;
     }
     rc = proxy_admin_envelope_unwrap(env, kms, o->bucket, o->key, dek, err, sizeof(err));
@@ -984,7 +1027,7 @@ static int inspect_verify(struct proxy_admin_meta *meta, const struct admin_opti
 
 int proxy_admin_inspect_main(int argc, char **argv)
 {
-    static const char *const names[] = {"--metadata", "--key-file", "--bucket", "--key"};
+    static const char *const names[] = {"--metadata", "--key-file (or --kms-env)", "--bucket", "--key"};
     struct admin_options o;
     struct proxy_admin_meta *meta = NULL;
     char err[1024] = "";
@@ -998,12 +1041,12 @@ int proxy_admin_inspect_main(int argc, char **argv)
         print_inspect_help(parsed > 0 ? stdout : stderr);
         return parsed > 0 ? PROXY_ADMIN_EXIT_OK : PROXY_ADMIN_EXIT_USAGE;
     }
-    const char *const values[] = {o.metadata, o.key_file, o.bucket, o.key};
+    const char *const values[] = {o.metadata, o.key_file_or_env, o.bucket, o.key};
     if (!require_options("inspect", names, values, o.verify ? 4 : 1)) {
         return PROXY_ADMIN_EXIT_USAGE;
     }
-    if (!o.verify && (o.key_file != NULL || o.bucket != NULL || o.key != NULL)) {
-        fprintf(stderr, "s3seal inspect: --key-file, --bucket and --key are used only with --verify\n");
+    if (!o.verify && (o.key_file_or_env != NULL || o.bucket != NULL || o.key != NULL)) {
+        fprintf(stderr, "s3seal inspect: --key-file, --kms-env, --bucket and --key are used only with --verify\n");
         return PROXY_ADMIN_EXIT_USAGE;
     }
 
@@ -1023,8 +1066,9 @@ int proxy_admin_inspect_main(int argc, char **argv)
 /* Checks the option combinations of decrypt; prints the usage error and returns false when one is invalid. */
 static bool check_decrypt_options(const struct admin_options *o)
 {
-    static const char *const names[] = {"--key-file", "--bucket", "--key", "--metadata", "--in", "--out"};
-    const char *const values[] = {o->key_file, o->bucket, o->key, o->metadata, o->in, o->out};
+    static const char *const names[] = {"--key-file (or --kms-env)", "--bucket", "--key", "--metadata", "--in",
+                                        "--out"};
+    const char *const values[] = {o->key_file_or_env, o->bucket, o->key, o->metadata, o->in, o->out};
 
     if (!require_options("decrypt", names, values, 6)) {
         return false;

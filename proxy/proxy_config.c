@@ -44,6 +44,17 @@ enum setting_id {
     SET_KMS_RETRIES,
     SET_KEY_CACHE_SIZE,
     SET_KEY_CACHE_TTL,
+    SET_VAULT_ADDR,
+    SET_VAULT_MOUNT,
+    SET_VAULT_KEY_NAME,
+    SET_VAULT_TOKEN,
+    SET_VAULT_TOKEN_FILE,
+    SET_VAULT_ROLE_ID,
+    SET_VAULT_SECRET_ID,
+    SET_VAULT_SECRET_ID_FILE,
+    SET_VAULT_NAMESPACE,
+    SET_VAULT_CA_FILE,
+    SET_VAULT_TIMEOUT_MS,
     SET_TLS_CERT_FILE,
     SET_TLS_KEY_FILE,
     SET_LOG_LEVEL,
@@ -96,11 +107,12 @@ static const struct setting settings[SET_COUNT] = {
                               "must not be readable by group or others."},
     [SET_KEY_FILE] = {"S3SEAL_KEY_FILE", "kms", "key_file", NULL,
                       "Master key file made by 's3seal keygen'; must have mode 0600 or stricter. Required "
-                      "when S3SEAL_KMS_PROVIDER is file. With pkcs11 it is optional and only unwraps the data "
-                      "keys of objects written before the move to PKCS#11."},
+                      "when S3SEAL_KMS_PROVIDER is file. With pkcs11 or vault it is optional and only unwraps "
+                      "the data keys of objects written before the move to that provider."},
     [SET_KMS_PROVIDER] = {"S3SEAL_KMS_PROVIDER", "kms", "provider", "file",
-                          "Key provider that wraps the data keys of new objects: file (S3SEAL_KEY_FILE) or "
-                          "pkcs11 (a key on a PKCS#11 token, set with the S3SEAL_PKCS11_* settings)."},
+                          "Key provider that wraps the data keys of new objects: file (S3SEAL_KEY_FILE), "
+                          "pkcs11 (a key on a PKCS#11 token, set with the S3SEAL_PKCS11_* settings) or vault "
+                          "(a HashiCorp Vault or OpenBao transit key, set with the S3SEAL_VAULT_* settings)."},
     [SET_PKCS11_MODULE] = {"S3SEAL_PKCS11_MODULE", "kms", "pkcs11_module", NULL,
                            "Path of the PKCS#11 module to load, such as /usr/lib/softhsm/libsofthsm2.so."},
     [SET_PKCS11_TOKEN_LABEL] = {"S3SEAL_PKCS11_TOKEN_LABEL", "kms", "pkcs11_token_label", NULL,
@@ -135,6 +147,34 @@ static const struct setting settings[SET_COUNT] = {
     [SET_KEY_CACHE_TTL] = {"S3SEAL_KEY_CACHE_TTL", "kms", "key_cache_ttl", "300",
                            "Seconds a cached data key stays usable; 0 turns the cache off. A key revoked in "
                            "the KMS keeps opening its objects for at most this long."},
+    [SET_VAULT_ADDR] = {"S3SEAL_VAULT_ADDR", "kms", "vault_addr", NULL,
+                        "Required with the vault provider. URL of the Vault or OpenBao server, such as "
+                        "https://vault.example:8200; http:// only to a loopback address."},
+    [SET_VAULT_MOUNT] = {"S3SEAL_VAULT_MOUNT", "kms", "vault_mount", "transit",
+                         "Path where the transit secrets engine is mounted."},
+    [SET_VAULT_KEY_NAME] = {"S3SEAL_VAULT_KEY_NAME", "kms", "vault_key_name", NULL,
+                            "Required with the vault provider. Transit key (type aes256-gcm96, not derived) that "
+                            "wraps new data keys. New objects get s3seal-kms vault:<name>."},
+    [SET_VAULT_TOKEN] = {"S3SEAL_VAULT_TOKEN", "kms", "vault_token", NULL,
+                         "Vault token sent as X-Vault-Token. Set this, S3SEAL_VAULT_TOKEN_FILE or the AppRole "
+                         "settings."},
+    [SET_VAULT_TOKEN_FILE] = {"S3SEAL_VAULT_TOKEN_FILE", "kms", "vault_token_file", NULL,
+                              "File holding the Vault token; it must not be readable by others."},
+    [SET_VAULT_ROLE_ID] = {"S3SEAL_VAULT_ROLE_ID", "kms", "vault_role_id", NULL,
+                           "AppRole role ID; s3seal logs in at auth/approle/login and again when the token's "
+                           "lease runs low or a call gets 403."},
+    [SET_VAULT_SECRET_ID] = {"S3SEAL_VAULT_SECRET_ID", "kms", "vault_secret_id", NULL,
+                             "AppRole secret ID, when no secret ID file is used."},
+    [SET_VAULT_SECRET_ID_FILE] = {"S3SEAL_VAULT_SECRET_ID_FILE", "kms", "vault_secret_id_file", NULL,
+                                  "File holding the AppRole secret ID; it must not be readable by others."},
+    [SET_VAULT_NAMESPACE] = {"S3SEAL_VAULT_NAMESPACE", "kms", "vault_namespace", NULL,
+                             "Namespace sent as X-Vault-Namespace (Vault Enterprise, OpenBao namespaces)."},
+    [SET_VAULT_CA_FILE] = {"S3SEAL_VAULT_CA_FILE", "kms", "vault_ca_file", NULL,
+                           "PEM file of CA certificates to verify the server with, in place of the system "
+                           "store. Verification is always on."},
+    [SET_VAULT_TIMEOUT_MS] = {"S3SEAL_VAULT_TIMEOUT_MS", "kms", "vault_timeout_ms", "5000",
+                              "Milliseconds one wrap or unwrap may take, AppRole login and its retry included; "
+                              "past it the request gets 503."},
     [SET_TLS_CERT_FILE] = {"S3SEAL_TLS_CERT_FILE", "server", "tls_cert_file", NULL,
                            "PEM certificate chain for the listener; with S3SEAL_TLS_KEY_FILE, clients must use "
                            "HTTPS (TLS 1.2 or 1.3)."},
@@ -186,7 +226,8 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 
             snprintf(origin, sizeof(origin), "[%s] %s in %s", section, name, raw->path);
             raw_set(raw, (enum setting_id)i, value, origin);
-            if (i == SET_BACKEND_SECRET_ACCESS_KEY || i == SET_SECRET_ACCESS_KEY || i == SET_PKCS11_PIN) {
+            if (i == SET_BACKEND_SECRET_ACCESS_KEY || i == SET_SECRET_ACCESS_KEY || i == SET_PKCS11_PIN ||
+                i == SET_VAULT_TOKEN || i == SET_VAULT_SECRET_ID) {
                 raw->file_has_secret = true;
             }
             return 1;
@@ -666,7 +707,6 @@ static char *strdup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
-/* Checks the key provider settings; kms_pkcs11_load checks the PKCS#11 values themselves. */
 /* Parses the KMS thread pool and data key cache settings. */
 static enum core_err apply_key_service(struct proxy_config *cfg, const struct raw_config *raw, char *err,
                                        size_t err_cap)
@@ -697,6 +737,31 @@ static enum core_err apply_key_service(struct proxy_config *cfg, const struct ra
     return CORE_OK;
 }
 
+/* Checks the presence of the Vault settings; kms_vault_load checks their values. */
+static enum core_err apply_vault(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
+{
+    CORE_TRY(require(raw, SET_VAULT_ADDR, err, err_cap));
+    CORE_TRY(require(raw, SET_VAULT_KEY_NAME, err, err_cap));
+    if (parse_positive(raw->values[SET_VAULT_TIMEOUT_MS], 600000, &cfg->vault_timeout_ms) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid timeout '%s'; expected whole milliseconds from 1 to 600000",
+                 raw->origin[SET_VAULT_TIMEOUT_MS], raw->values[SET_VAULT_TIMEOUT_MS]);
+        return CORE_CONFIG;
+    }
+
+    cfg->vault_addr = strdup_or_null(raw->values[SET_VAULT_ADDR]);
+    cfg->vault_mount = strdup_or_null(raw->values[SET_VAULT_MOUNT]);
+    cfg->vault_key_name = strdup_or_null(raw->values[SET_VAULT_KEY_NAME]);
+    cfg->vault_token = strdup_or_null(raw->values[SET_VAULT_TOKEN]);
+    cfg->vault_token_file = strdup_or_null(raw->values[SET_VAULT_TOKEN_FILE]);
+    cfg->vault_role_id = strdup_or_null(raw->values[SET_VAULT_ROLE_ID]);
+    cfg->vault_secret_id = strdup_or_null(raw->values[SET_VAULT_SECRET_ID]);
+    cfg->vault_secret_id_file = strdup_or_null(raw->values[SET_VAULT_SECRET_ID_FILE]);
+    cfg->vault_namespace = strdup_or_null(raw->values[SET_VAULT_NAMESPACE]);
+    cfg->vault_ca_file = strdup_or_null(raw->values[SET_VAULT_CA_FILE]);
+    return CORE_OK;
+}
+
+/* Checks the key provider settings; kms_pkcs11_load and kms_vault_load check the values themselves. */
 static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
 {
     CORE_TRY(apply_key_service(cfg, raw, err, err_cap));
@@ -714,8 +779,10 @@ static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config
                      "environment");
             return CORE_CONFIG;
         }
+    } else if (strcmp(provider, "vault") == 0) {
+        CORE_TRY(apply_vault(cfg, raw, err, err_cap));
     } else {
-        snprintf(err, err_cap, "%s: invalid key provider '%s'; expected file or pkcs11",
+        snprintf(err, err_cap, "%s: invalid key provider '%s'; expected file, pkcs11 or vault",
                  raw->origin[SET_KMS_PROVIDER], provider);
         return CORE_CONFIG;
     }
@@ -755,6 +822,28 @@ enum core_err proxy_config_load(const char *config_path, struct proxy_config **o
         rc = apply_kms(cfg, &raw, err, err_cap);
     }
 
+    raw_cleanup(&raw);
+    if (rc != CORE_OK) {
+        proxy_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return CORE_OK;
+}
+
+enum core_err proxy_config_load_kms(struct proxy_config **out, char *err, size_t err_cap)
+{
+    struct raw_config raw = {0};
+    struct proxy_config *cfg = calloc(1, sizeof(*cfg));
+    enum core_err rc;
+
+    if (cfg == NULL) {
+        return CORE_NOMEM;
+    }
+    rc = read_sources(NULL, &raw, err, err_cap);
+    if (rc == CORE_OK) {
+        rc = apply_kms(cfg, &raw, err, err_cap);
+    }
     raw_cleanup(&raw);
     if (rc != CORE_OK) {
         proxy_config_free(cfg);
@@ -811,6 +900,16 @@ void proxy_config_free(struct proxy_config *cfg)
         free(cfg->key_rules[i].key_ref);
     }
     free(cfg->key_rules);
+    free(cfg->vault_addr);
+    free(cfg->vault_mount);
+    free(cfg->vault_key_name);
+    free_secret(cfg->vault_token);
+    free(cfg->vault_token_file);
+    free(cfg->vault_role_id);
+    free_secret(cfg->vault_secret_id);
+    free(cfg->vault_secret_id_file);
+    free(cfg->vault_namespace);
+    free(cfg->vault_ca_file);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     free(cfg);

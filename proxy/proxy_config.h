@@ -47,7 +47,7 @@ struct proxy_config {
     size_t client_count;
 
     char *key_file; /* owned; path of the local master key file, NULL when unset */
-    char *kms_provider; /* owned; "file" or "pkcs11": the provider that wraps new data keys */
+    char *kms_provider; /* owned; "file", "pkcs11" or "vault": the provider that wraps new data keys */
     char *pkcs11_module; /* owned; the following are NULL unless kms_provider is "pkcs11" */
     char *pkcs11_token_label;
     char *pkcs11_pin_file;
@@ -61,6 +61,17 @@ struct proxy_config {
     int kms_retries;
     int key_cache_size; /* entries; 0 turns the cache off */
     int key_cache_ttl_s;
+    char *vault_addr; /* owned; the vault_* strings are NULL unless kms_provider is "vault" */
+    char *vault_mount;
+    char *vault_key_name;
+    char *vault_token; /* owned; never logged */
+    char *vault_token_file;
+    char *vault_role_id;
+    char *vault_secret_id; /* owned; never logged */
+    char *vault_secret_id_file;
+    char *vault_namespace;
+    char *vault_ca_file;
+    int vault_timeout_ms;
     int log_level;
     int client_timeout_s;
     int backend_timeout_s;
@@ -74,6 +85,13 @@ struct proxy_config {
  */
 enum core_err proxy_config_load(const char *config_path, struct proxy_config **out, char *err, size_t err_cap)
     CORE_WARN_UNUSED;
+
+/*
+ * Loads only the key provider settings (S3SEAL_KMS_PROVIDER, S3SEAL_KEY_FILE, S3SEAL_PKCS11_*,
+ * S3SEAL_VAULT_*) from the environment, for commands that need the providers of the server without its
+ * backend and client settings. Errors as proxy_config_load.
+ */
+enum core_err proxy_config_load_kms(struct proxy_config **out, char *err, size_t err_cap) CORE_WARN_UNUSED;
 
 /* Releases the configuration and wipes the secrets in it; NULL is fine. */
 void proxy_config_free(struct proxy_config *cfg);

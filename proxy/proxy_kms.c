@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The key provider registry built from the S3SEAL_KMS_PROVIDER, S3SEAL_KEY_FILE and S3SEAL_PKCS11_* settings. */
+/*
+ * The key provider registry built from the S3SEAL_KMS_PROVIDER, S3SEAL_KEY_FILE, S3SEAL_PKCS11_* and
+ * S3SEAL_VAULT_* settings.
+ */
 #include "proxy/proxy_kms.h"
 
 #include <stdbool.h>
@@ -9,6 +12,7 @@
 #include "kms/kms_keyfile.h"
 #include "kms/kms_pkcs11.h"
 #include "kms/kms_registry.h"
+#include "kms/kms_vault.h"
 
 static enum core_err add_keyfile(struct kms_provider *registry, const char *path, bool active, char *err,
                                  size_t err_cap)
@@ -62,11 +66,53 @@ static enum core_err check_key_policy(const struct proxy_config *cfg, struct kms
     return CORE_OK;
 }
 
+static enum core_err add_vault(struct kms_provider *registry, const struct proxy_config *cfg, char *err,
+                               size_t err_cap)
+{
+    const struct kms_vault_settings settings = {
+        .addr = cfg->vault_addr,
+        .mount = cfg->vault_mount,
+        .key_name = cfg->vault_key_name,
+        .token = cfg->vault_token,
+        .token_file = cfg->vault_token_file,
+        .role_id = cfg->vault_role_id,
+        .secret_id = cfg->vault_secret_id,
+        .secret_id_file = cfg->vault_secret_id_file,
+        .namespace_name = cfg->vault_namespace,
+        .ca_file = cfg->vault_ca_file,
+        .timeout_ms = cfg->vault_timeout_ms,
+    };
+    struct kms_provider *vault = NULL;
+
+    CORE_TRY(kms_vault_load(&settings, &vault, err, err_cap));
+    return kms_registry_add(registry, vault, true);
+}
+
+/* Adds the provider that S3SEAL_KMS_PROVIDER names when it is not the key file, and sets *name to its prefix. */
+static enum core_err add_active(struct kms_provider *registry, const struct proxy_config *cfg, const char **name,
+                                char *err, size_t err_cap)
+{
+    *name = "file";
+    if (cfg->kms_provider == NULL || strcmp(cfg->kms_provider, "file") == 0) {
+        return CORE_OK;
+    }
+    if (strcmp(cfg->kms_provider, "pkcs11") == 0) {
+        *name = "p11";
+        return add_pkcs11(registry, cfg, err, err_cap);
+    }
+    if (strcmp(cfg->kms_provider, "vault") == 0) {
+        *name = "vault";
+        return add_vault(registry, cfg, err, err_cap);
+    }
+    snprintf(err, err_cap, "invalid S3SEAL_KMS_PROVIDER '%s': expected file, pkcs11 or vault", cfg->kms_provider);
+    return CORE_CONFIG;
+}
+
 enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider **out, char *err, size_t err_cap)
 {
     struct kms_provider *registry = NULL;
-    bool use_pkcs11 = cfg->kms_provider != NULL && strcmp(cfg->kms_provider, "pkcs11") == 0;
-    const char *unwrap = "file";
+    bool use_file = cfg->kms_provider == NULL || strcmp(cfg->kms_provider, "file") == 0;
+    const char *active = "file";
     enum core_err rc;
 
     *out = NULL;
@@ -77,34 +123,28 @@ enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider
     }
 
     if (cfg->key_file != NULL) {
-        rc = add_keyfile(registry, cfg->key_file, !use_pkcs11, err, err_cap);
+        rc = add_keyfile(registry, cfg->key_file, use_file, err, err_cap);
         if (rc != CORE_OK) {
             goto out;
         }
     }
-    if (use_pkcs11) {
-        rc = add_pkcs11(registry, cfg, err, err_cap);
-        if (rc != CORE_OK) {
-            goto out;
-        }
+    rc = add_active(registry, cfg, &active, err, err_cap);
+    if (rc != CORE_OK) {
+        goto out;
     }
-    if (cfg->key_file == NULL && !use_pkcs11) {
+    if (cfg->key_file == NULL && use_file) {
         snprintf(err, err_cap, "missing setting S3SEAL_KEY_FILE: the file key provider needs a key file made by "
                  "s3seal keygen");
         rc = CORE_CONFIG;
         goto out;
     }
 
-    if (use_pkcs11 && cfg->key_file != NULL) {
-        unwrap = "file,p11";
-    } else if (use_pkcs11) {
-        unwrap = "p11";
-    }
     rc = check_key_policy(cfg, registry, err, err_cap);
     if (rc != CORE_OK) {
         goto out;
     }
-    core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s unwrap=%s", use_pkcs11 ? "p11" : "file", unwrap);
+    core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s unwrap=%s%s", active,
+             cfg->key_file != NULL && !use_file ? "file," : "", active);
     *out = registry;
     registry = NULL;
 

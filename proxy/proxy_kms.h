@@ -11,8 +11,8 @@
 
 /*
  * Loads the providers the configuration names into a registry (kms/kms_registry.h) and sets *out to it.
- * The provider of cfg->kms_provider wraps new data keys. With pkcs11 and a key file both set, the key file
- * provider is loaded too, so objects written under it stay readable. Every key the key policy
+ * The provider of cfg->kms_provider wraps new data keys. With pkcs11 or vault and a key file both set, the
+ * key file provider is loaded too, so objects written under it stay readable. Every key the key policy
  * (S3SEAL_KEY_POLICY) names must wrap a test key, or loading fails. On failure writes an English message
  * that names the setting and the fix into err and returns the provider's error code.
  */

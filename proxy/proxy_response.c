@@ -426,8 +426,13 @@ static enum core_err head_pass(struct proxy_request *req, struct proxy_upstream 
     struct evbuffer *out = proxy_conn_output(req->conn);
     const struct s3_header *length = proxy_head_find(&up->head, "content-length");
     bool no_body = req->is_head_method || req->status == 204 || req->status == 304;
+    /*
+     * A part s3seal sealed is reported as KMS-encrypted, as S3 reports the parts of an SSE-KMS upload, so
+     * clients such as s3cmd do not compare its ETag (the MD5 of the ciphertext) with the part's MD5.
+     */
+    bool sealed_part = req->target.op == S3_OP_UPLOAD_PART && !req->plaintext_write && req->status == 200;
 
-    proxy_response_write_head(out, req, up, false, NULL);
+    proxy_response_write_head(out, req, up, sealed_part, NULL);
     if (length != NULL) {
         evbuffer_add_printf(out, "Content-Length: %.*s\r\n\r\n", (int)length->value_len, length->value);
     } else if (no_body) {

@@ -5,8 +5,9 @@
 # (hand-built requests), objects.sh (multipart uploads, versions, copies,
 # aws-cli, rclone and restic), recovery.sh (s3seal decrypt of objects copied
 # from the backend), plaintext.sh (unencrypted prefixes), kms_pkcs11.sh
-# (PKCS#11 keys in SoftHSM2), ssec.sh (customer-provided keys) and
-# rotation.sh (master key rotation with s3seal rewrap).
+# (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit provider against a
+# test double), ssec.sh (customer-provided keys) and rotation.sh (master key
+# rotation with s3seal rewrap).
 # clients.sh needs the node packages of tests/integration/node: run
 # "npm ci --prefix tests/integration/node" once.
 #
@@ -86,6 +87,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/plaintext.sh || true
     run_stage "$build_dir: integration (kms_pkcs11.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_pkcs11.sh || true
+    run_stage "$build_dir: integration (kms_vault.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_vault.sh || true
     run_stage "$build_dir: integration (ssec.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ssec.sh || true
     run_stage "$build_dir: integration (rotation.sh)" \

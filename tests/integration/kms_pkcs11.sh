@@ -210,7 +210,7 @@ test_setting_messages() {
     check_config_fails "pkcs11 without a module is rejected" S3SEAL_PKCS11_MODULE \
         S3SEAL_KMS_PROVIDER=pkcs11 S3SEAL_PKCS11_TOKEN_LABEL=$TOKEN_LABEL S3SEAL_PKCS11_KEY_LABEL=$KEY_LABEL \
         S3SEAL_PKCS11_PIN_FILE="$PIN_FILE"
-    check_config_fails "an unknown provider is rejected" "expected file or pkcs11" S3SEAL_KMS_PROVIDER=vault
+    check_config_fails "an unknown provider is rejected" "expected file, pkcs11 or vault" S3SEAL_KMS_PROVIDER=nope
     check_config_fails "a wrong PIN is reported" "the PIN is incorrect" $(pkcs11_env) \
         S3SEAL_PKCS11_PIN_FILE="$wrong_pin"
     check_config_fails "a missing key label is reported" "no AES secret key with label 'nope'" $(pkcs11_env) \
