@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds s3seal and runs every test: the unit tests (ctest), then the
 # end-to-end tests in tests/integration against Ceph RGW. They are
-# roundtrip.sh, ranges.sh, clients.sh (real S3 clients), signing.sh
-# (hand-built requests), objects.sh (multipart uploads, versions, copies,
-# aws-cli, rclone and restic), recovery.sh (s3seal decrypt of objects copied
-# from the backend), plaintext.sh (unencrypted prefixes), kms_pkcs11.sh
-# (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit provider against a
-# test double), ssec.sh (customer-provided keys) and rotation.sh (master key
-# rotation with s3seal rewrap).
-# clients.sh needs the node packages of tests/integration/node: run
-# "npm ci --prefix tests/integration/node" once.
+# roundtrip.sh, ranges.sh, signing.sh (hand-built requests), objects.sh
+# (multipart uploads, versions, copies), recovery.sh (s3seal decrypt of
+# objects copied from the backend), plaintext.sh (unencrypted prefixes),
+# kms_pkcs11.sh (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit
+# provider against a test double), ssec.sh (customer-provided keys) and
+# rotation.sh (master key rotation with s3seal rewrap). Last,
+# tests/compat/run.sh runs the workflows of real S3 clients and writes its
+# results table: tests/compat/results.md for the normal build,
+# build-asan/compat-results.md for the sanitizer build.
+# tests/compat needs the node packages of tests/compat/node: run
+# "npm ci --prefix tests/compat/node" once.
 #
 # Usage: bash tests/run-tests.sh [--sanitize]
 #   --sanitize (or S3SEAL_SANITIZE=1) also builds with -DSANITIZE=ON
@@ -65,8 +67,12 @@ run_stage() {
 # Configures, builds and tests in build folder $1 with extra cmake arguments
 # after it. Later stages are skipped when configure or build fails.
 test_build() {
-    local build_dir=$1
+    local build_dir=$1 label=normal results=tests/compat/results.md
     shift
+    if [[ $build_dir != build ]]; then
+        label="ASan and UBSan ($build_dir)"
+        results=$build_dir/compat-results.md
+    fi
     run_stage "$build_dir: configure" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" || return 0
     run_stage "$build_dir: build" cmake --build "$build_dir" --parallel "$(nproc)" || return 0
     run_stage "$build_dir: unit tests (ctest)" \
@@ -75,8 +81,6 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/roundtrip.sh || true
     run_stage "$build_dir: integration (ranges.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ranges.sh || true
-    run_stage "$build_dir: integration (clients.sh)" \
-        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/clients.sh || true
     run_stage "$build_dir: integration (signing.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/signing.sh || true
     run_stage "$build_dir: integration (objects.sh)" \
@@ -93,6 +97,9 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ssec.sh || true
     run_stage "$build_dir: integration (rotation.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/rotation.sh || true
+    run_stage "$build_dir: client compatibility (tests/compat)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/compat/run.sh \
+        --build-label "$label" --results "$results" || true
 }
 
 main() {

@@ -1,8 +1,9 @@
-"""Python side of clients.sh: boto3 checks through s3seal and checks of the
-objects that s3seal stored on the backend.
+"""Checks of the objects that s3seal stored on the backend, and the boto3
+clients for s3seal and for the backend, shared by signing_checks.py,
+objects_check.py and tests/compat/backend_check.py.
 
 Run with the pyenv Python 3.11 and its boto3 1.43. Settings come from the
-environment that clients.sh exports: PROXY_ENDPOINT, CLIENT_ACCESS_KEY,
+environment that the calling script exports: PROXY_ENDPOINT, CLIENT_ACCESS_KEY,
 CLIENT_SECRET_KEY, BACKEND_ENDPOINT, BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY,
 REGION and, for an https:// PROXY_ENDPOINT, TEST_CA_FILE.
 
@@ -10,11 +11,8 @@ Subcommands (each prints one "ok - ..." or "not ok - ..." line per check):
   stored LABEL BUCKET KEY=SIZE...  objects are ciphertext of the given
                                    plaintext size, with envelope metadata
   absent LABEL BUCKET KEY...       objects do not exist on the backend
-  boto3 LABEL BUCKET DATA_DIR      put/get/list/delete with boto3
-  presign METHOD BUCKET KEY        prints a presigned URL (no checks)
 """
 
-import hashlib
 import os
 import sys
 
@@ -108,64 +106,6 @@ def check_absent(label, bucket, key, backend=None, absent_statuses=(404,)):
     report(False, f"{label}: {short(key)}: absent on backend", "the key exists")
 
 
-def run_boto3(label, bucket, data_dir):
-    s3 = proxy_client()
-    backend = backend_client()
-    files = sorted((f for f in os.listdir(data_dir) if f.endswith(".bin")),
-                   key=lambda f: os.path.getsize(os.path.join(data_dir, f)))
-    keys = []
-    for name in files:
-        data = open(os.path.join(data_dir, name), "rb").read()
-        key = f"boto3/{name}"
-        expected_sha = hashlib.sha256(data).hexdigest()
-        try:
-            put = s3.put_object(Bucket=bucket, Key=key, Body=data)
-        except ClientError as err:
-            report(False, f"{label}: {key}: put_object", str(err))
-            continue
-        report(True, f"{label}: {key}: put_object")
-        keys.append(key)
-        # boto3 1.43 sends a CRC32 (header over http, trailer over https), and
-        # S3 returns the checksum it verified.
-        report("ChecksumCRC32" in put, f"{label}: {key}: put_object returns ChecksumCRC32",
-               f"response keys: {sorted(k for k in put if k != 'ResponseMetadata')}")
-        try:
-            got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-            body = got["Body"].read()
-            report(hashlib.sha256(body).hexdigest() == expected_sha,
-                   f"{label}: {key}: get_object with ChecksumMode ENABLED matches SHA-256",
-                   f"got {len(body)} bytes, expected {len(data)}")
-        except Exception as err:  # botocore raises FlexibleChecksumError outside ClientError
-            report(False, f"{label}: {key}: get_object with ChecksumMode ENABLED", repr(err))
-        check_stored(label, bucket, key, len(data), backend)
-
-    try:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix="boto3/")
-        sizes = {o["Key"]: o["Size"] for o in listed.get("Contents", [])}
-        expected = {f"boto3/{n}": os.path.getsize(os.path.join(data_dir, n)) for n in files}
-        report(sizes == expected, f"{label}: list_objects_v2 shows plaintext sizes", f"expected {expected}, got {sizes}")
-    except ClientError as err:
-        report(False, f"{label}: list_objects_v2", str(err))
-
-    # boto3 1.43 sends DeleteObjects with x-amz-checksum-crc32 and no Content-MD5.
-    try:
-        deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
-        errors = deleted.get("Errors", [])
-        done = sorted(d["Key"] for d in deleted.get("Deleted", []))
-        report(not errors and done == sorted(keys), f"{label}: delete_objects (CRC32, no Content-MD5)",
-               f"deleted {done}, errors {errors}")
-    except ClientError as err:
-        report(False, f"{label}: delete_objects (CRC32, no Content-MD5)", str(err))
-    for key in keys:
-        check_absent(label, bucket, key, backend)
-
-
-def presign(method, bucket, key):
-    s3 = proxy_client()
-    client_method = {"GET": "get_object", "PUT": "put_object"}[method]
-    print(s3.generate_presigned_url(client_method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=300))
-
-
 def main(argv):
     command = argv[1]
     if command == "stored":
@@ -179,11 +119,6 @@ def main(argv):
         backend = backend_client()
         for key in argv[4:]:
             check_absent(label, bucket, key, backend)
-    elif command == "boto3":
-        run_boto3(argv[2], argv[3], argv[4])
-    elif command == "presign":
-        presign(argv[2], argv[3], argv[4])
-        return 0
     else:
         print(f"unknown subcommand {command!r}; see the docstring of {argv[0]}", file=sys.stderr)
         return 2

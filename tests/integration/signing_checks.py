@@ -31,7 +31,7 @@ import xml.etree.ElementTree as ET
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clients_py  # noqa: E402  (backend checks shared with clients.sh)
+import clients_py  # noqa: E402  (backend checks shared with objects_check.py)
 from clients_py import report  # noqa: E402
 
 ENDPOINT = urllib.parse.urlsplit(os.environ["PROXY_ENDPOINT"])
