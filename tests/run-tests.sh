@@ -4,8 +4,9 @@
 # roundtrip.sh, ranges.sh, clients.sh (real S3 clients), signing.sh
 # (hand-built requests), objects.sh (multipart uploads, versions, copies,
 # aws-cli, rclone and restic), recovery.sh (s3seal decrypt of objects copied
-# from the backend), plaintext.sh (unencrypted prefixes) and kms_pkcs11.sh
-# (PKCS#11 keys in SoftHSM2).
+# from the backend), plaintext.sh (unencrypted prefixes), kms_pkcs11.sh
+# (PKCS#11 keys in SoftHSM2) and kms_awskms.sh (AWS KMS, served by moto from
+# the pip package moto[server]).
 # clients.sh needs the node packages of tests/integration/node: run
 # "npm ci --prefix tests/integration/node" once.
 #
@@ -85,6 +86,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/plaintext.sh || true
     run_stage "$build_dir: integration (kms_pkcs11.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_pkcs11.sh || true
+    run_stage "$build_dir: integration (kms_awskms.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_awskms.sh || true
 }
 
 main() {
