@@ -55,6 +55,14 @@ enum setting_id {
     SET_VAULT_NAMESPACE,
     SET_VAULT_CA_FILE,
     SET_VAULT_TIMEOUT_MS,
+    SET_AWSKMS_ENDPOINT,
+    SET_AWSKMS_REGION,
+    SET_AWSKMS_KEY_ID,
+    SET_AWSKMS_ACCESS_KEY_ID,
+    SET_AWSKMS_SECRET_ACCESS_KEY,
+    SET_AWSKMS_SESSION_TOKEN,
+    SET_AWSKMS_CA_FILE,
+    SET_AWSKMS_TIMEOUT_MS,
     SET_TLS_CERT_FILE,
     SET_TLS_KEY_FILE,
     SET_LOG_LEVEL,
@@ -107,12 +115,13 @@ static const struct setting settings[SET_COUNT] = {
                               "must not be readable by group or others."},
     [SET_KEY_FILE] = {"S3SEAL_KEY_FILE", "kms", "key_file", NULL,
                       "Master key file made by 's3seal keygen'; must have mode 0600 or stricter. Required "
-                      "when S3SEAL_KMS_PROVIDER is file. With pkcs11 or vault it is optional and only unwraps "
-                      "the data keys of objects written before the move to that provider."},
+                      "when S3SEAL_KMS_PROVIDER is file. With pkcs11, vault or awskms it is optional and only "
+                      "unwraps the data keys of objects written before the move to that provider."},
     [SET_KMS_PROVIDER] = {"S3SEAL_KMS_PROVIDER", "kms", "provider", "file",
                           "Key provider that wraps the data keys of new objects: file (S3SEAL_KEY_FILE), "
-                          "pkcs11 (a key on a PKCS#11 token, set with the S3SEAL_PKCS11_* settings) or vault "
-                          "(a HashiCorp Vault or OpenBao transit key, set with the S3SEAL_VAULT_* settings)."},
+                          "pkcs11 (a key on a PKCS#11 token, set with the S3SEAL_PKCS11_* settings), vault "
+                          "(a HashiCorp Vault or OpenBao transit key, set with the S3SEAL_VAULT_* settings) or "
+                          "awskms (a key in AWS KMS, set with the S3SEAL_AWSKMS_* settings)."},
     [SET_PKCS11_MODULE] = {"S3SEAL_PKCS11_MODULE", "kms", "pkcs11_module", NULL,
                            "Path of the PKCS#11 module to load, such as /usr/lib/softhsm/libsofthsm2.so."},
     [SET_PKCS11_TOKEN_LABEL] = {"S3SEAL_PKCS11_TOKEN_LABEL", "kms", "pkcs11_token_label", NULL,
@@ -175,6 +184,27 @@ static const struct setting settings[SET_COUNT] = {
     [SET_VAULT_TIMEOUT_MS] = {"S3SEAL_VAULT_TIMEOUT_MS", "kms", "vault_timeout_ms", "5000",
                               "Milliseconds one wrap or unwrap may take, AppRole login and its retry included; "
                               "past it the request gets 503."},
+    [SET_AWSKMS_ENDPOINT] = {"S3SEAL_AWSKMS_ENDPOINT", "kms", "awskms_endpoint", NULL,
+                             "Required for awskms. Base URL of AWS KMS, such as https://kms.eu-west-1.amazonaws.com; "
+                             "there is no default."},
+    [SET_AWSKMS_REGION] = {"S3SEAL_AWSKMS_REGION", "kms", "awskms_region", NULL,
+                           "Required for awskms. Region that KMS requests are signed for, such as eu-west-1."},
+    [SET_AWSKMS_KEY_ID] = {"S3SEAL_AWSKMS_KEY_ID", "kms", "awskms_key_id", NULL,
+                           "Required for awskms. Key id, key ARN, alias name (alias/NAME) or alias ARN of the "
+                           "symmetric KMS key that wraps new data keys. Objects get s3seal-kms awskms:<key ARN>."},
+    [SET_AWSKMS_ACCESS_KEY_ID] = {"S3SEAL_AWSKMS_ACCESS_KEY_ID", "kms", "awskms_access_key_id", NULL,
+                                  "Required for awskms. AWS access key id that KMS requests are signed with."},
+    [SET_AWSKMS_SECRET_ACCESS_KEY] = {"S3SEAL_AWSKMS_SECRET_ACCESS_KEY", "kms", "awskms_secret_access_key", NULL,
+                                      "Required for awskms. Secret access key of S3SEAL_AWSKMS_ACCESS_KEY_ID; never "
+                                      "logged."},
+    [SET_AWSKMS_SESSION_TOKEN] = {"S3SEAL_AWSKMS_SESSION_TOKEN", "kms", "awskms_session_token", NULL,
+                                  "Session token of temporary credentials, sent as X-Amz-Security-Token; never "
+                                  "logged."},
+    [SET_AWSKMS_CA_FILE] = {"S3SEAL_AWSKMS_CA_FILE", "kms", "awskms_ca_file", NULL,
+                            "PEM CA bundle that verifies an https KMS endpoint (default: the system store)."},
+    [SET_AWSKMS_TIMEOUT_MS] = {"S3SEAL_AWSKMS_TIMEOUT_MS", "kms", "awskms_timeout_ms", "5000",
+                               "Milliseconds one KMS request may take, connecting included; a request that "
+                               "takes longer fails with 503 ServiceUnavailable."},
     [SET_TLS_CERT_FILE] = {"S3SEAL_TLS_CERT_FILE", "server", "tls_cert_file", NULL,
                            "PEM certificate chain for the listener; with S3SEAL_TLS_KEY_FILE, clients must use "
                            "HTTPS (TLS 1.2 or 1.3)."},
@@ -227,7 +257,8 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
             snprintf(origin, sizeof(origin), "[%s] %s in %s", section, name, raw->path);
             raw_set(raw, (enum setting_id)i, value, origin);
             if (i == SET_BACKEND_SECRET_ACCESS_KEY || i == SET_SECRET_ACCESS_KEY || i == SET_PKCS11_PIN ||
-                i == SET_VAULT_TOKEN || i == SET_VAULT_SECRET_ID) {
+                i == SET_VAULT_TOKEN || i == SET_VAULT_SECRET_ID || i == SET_AWSKMS_SECRET_ACCESS_KEY ||
+                i == SET_AWSKMS_SESSION_TOKEN) {
                 raw->file_has_secret = true;
             }
             return 1;
@@ -762,6 +793,35 @@ static enum core_err apply_vault(struct proxy_config *cfg, const struct raw_conf
 }
 
 /* Checks the key provider settings; kms_pkcs11_load and kms_vault_load check the values themselves. */
+/* Checks and copies the S3SEAL_AWSKMS_* settings; kms_awskms_load checks the values themselves. */
+static enum core_err apply_awskms(struct proxy_config *cfg, const struct raw_config *raw, char *err,
+                                  size_t err_cap)
+{
+    static const enum setting_id required[] = {SET_AWSKMS_ENDPOINT, SET_AWSKMS_REGION, SET_AWSKMS_KEY_ID,
+                                               SET_AWSKMS_ACCESS_KEY_ID, SET_AWSKMS_SECRET_ACCESS_KEY};
+    int timeout_ms = 0;
+
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        CORE_TRY(require(raw, required[i], err, err_cap));
+    }
+    if (parse_positive(raw->values[SET_AWSKMS_TIMEOUT_MS], 600000, &timeout_ms) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid timeout '%s'; expected milliseconds from 1 to 600000, such as 5000",
+                 raw->origin[SET_AWSKMS_TIMEOUT_MS], raw->values[SET_AWSKMS_TIMEOUT_MS]);
+        return CORE_CONFIG;
+    }
+
+    cfg->awskms_endpoint = strdup_or_null(raw->values[SET_AWSKMS_ENDPOINT]);
+    cfg->awskms_region = strdup_or_null(raw->values[SET_AWSKMS_REGION]);
+    cfg->awskms_key_id = strdup_or_null(raw->values[SET_AWSKMS_KEY_ID]);
+    cfg->awskms_access_key_id = strdup_or_null(raw->values[SET_AWSKMS_ACCESS_KEY_ID]);
+    cfg->awskms_secret_access_key = strdup_or_null(raw->values[SET_AWSKMS_SECRET_ACCESS_KEY]);
+    cfg->awskms_session_token = strdup_or_null(raw->values[SET_AWSKMS_SESSION_TOKEN]);
+    cfg->awskms_ca_file = strdup_or_null(raw->values[SET_AWSKMS_CA_FILE]);
+    cfg->awskms_timeout_ms = timeout_ms;
+    return CORE_OK;
+}
+
+/* Checks the key provider settings; kms_pkcs11_load and kms_awskms_load check the values themselves. */
 static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
 {
     CORE_TRY(apply_key_service(cfg, raw, err, err_cap));
@@ -781,8 +841,10 @@ static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config
         }
     } else if (strcmp(provider, "vault") == 0) {
         CORE_TRY(apply_vault(cfg, raw, err, err_cap));
+    } else if (strcmp(provider, "awskms") == 0) {
+        CORE_TRY(apply_awskms(cfg, raw, err, err_cap));
     } else {
-        snprintf(err, err_cap, "%s: invalid key provider '%s'; expected file, pkcs11 or vault",
+        snprintf(err, err_cap, "%s: invalid key provider '%s'; expected file, pkcs11, vault or awskms",
                  raw->origin[SET_KMS_PROVIDER], provider);
         return CORE_CONFIG;
     }
@@ -910,6 +972,13 @@ void proxy_config_free(struct proxy_config *cfg)
     free(cfg->vault_secret_id_file);
     free(cfg->vault_namespace);
     free(cfg->vault_ca_file);
+    free(cfg->awskms_endpoint);
+    free(cfg->awskms_region);
+    free(cfg->awskms_key_id);
+    free(cfg->awskms_access_key_id);
+    free_secret(cfg->awskms_secret_access_key);
+    free_secret(cfg->awskms_session_token);
+    free(cfg->awskms_ca_file);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     free(cfg);

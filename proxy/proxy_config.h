@@ -47,7 +47,7 @@ struct proxy_config {
     size_t client_count;
 
     char *key_file; /* owned; path of the local master key file, NULL when unset */
-    char *kms_provider; /* owned; "file", "pkcs11" or "vault": the provider that wraps new data keys */
+    char *kms_provider; /* owned; "file", "pkcs11", "vault" or "awskms": the provider of new data keys */
     char *pkcs11_module; /* owned; the following are NULL unless kms_provider is "pkcs11" */
     char *pkcs11_token_label;
     char *pkcs11_pin_file;
@@ -72,6 +72,14 @@ struct proxy_config {
     char *vault_namespace;
     char *vault_ca_file;
     int vault_timeout_ms;
+    char *awskms_endpoint; /* owned; the following are NULL (0) unless kms_provider is "awskms" */
+    char *awskms_region;
+    char *awskms_key_id;
+    char *awskms_access_key_id;
+    char *awskms_secret_access_key; /* owned; never logged */
+    char *awskms_session_token;     /* owned; NULL without temporary credentials; never logged */
+    char *awskms_ca_file;
+    int awskms_timeout_ms;
     int log_level;
     int client_timeout_s;
     int backend_timeout_s;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The key provider registry built from the S3SEAL_KMS_PROVIDER, S3SEAL_KEY_FILE, S3SEAL_PKCS11_* and
- * S3SEAL_VAULT_* settings.
+ * The key provider registry built from the S3SEAL_KMS_PROVIDER, S3SEAL_KEY_FILE, S3SEAL_PKCS11_*,
+ * S3SEAL_VAULT_* and S3SEAL_AWSKMS_* settings.
  */
 #include "proxy/proxy_kms.h"
 
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core_log.h"
+#include "kms/kms_awskms.h"
 #include "kms/kms_keyfile.h"
 #include "kms/kms_pkcs11.h"
 #include "kms/kms_registry.h"
@@ -88,6 +89,25 @@ static enum core_err add_vault(struct kms_provider *registry, const struct proxy
     return kms_registry_add(registry, vault, true);
 }
 
+static enum core_err add_awskms(struct kms_provider *registry, const struct proxy_config *cfg, char *err,
+                                size_t err_cap)
+{
+    const struct kms_awskms_settings settings = {
+        .endpoint = cfg->awskms_endpoint,
+        .region = cfg->awskms_region,
+        .key_id = cfg->awskms_key_id,
+        .access_key_id = cfg->awskms_access_key_id,
+        .secret_access_key = cfg->awskms_secret_access_key,
+        .session_token = cfg->awskms_session_token,
+        .ca_file = cfg->awskms_ca_file,
+        .timeout_ms = cfg->awskms_timeout_ms,
+    };
+    struct kms_provider *awskms = NULL;
+
+    CORE_TRY(kms_awskms_load(&settings, &awskms, err, err_cap));
+    return kms_registry_add(registry, awskms, true);
+}
+
 /* Adds the provider that S3SEAL_KMS_PROVIDER names when it is not the key file, and sets *name to its prefix. */
 static enum core_err add_active(struct kms_provider *registry, const struct proxy_config *cfg, const char **name,
                                 char *err, size_t err_cap)
@@ -104,7 +124,12 @@ static enum core_err add_active(struct kms_provider *registry, const struct prox
         *name = "vault";
         return add_vault(registry, cfg, err, err_cap);
     }
-    snprintf(err, err_cap, "invalid S3SEAL_KMS_PROVIDER '%s': expected file, pkcs11 or vault", cfg->kms_provider);
+    if (strcmp(cfg->kms_provider, "awskms") == 0) {
+        *name = "awskms";
+        return add_awskms(registry, cfg, err, err_cap);
+    }
+    snprintf(err, err_cap, "invalid S3SEAL_KMS_PROVIDER '%s': expected file, pkcs11, vault or awskms",
+             cfg->kms_provider);
     return CORE_CONFIG;
 }
 

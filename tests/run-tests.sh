@@ -5,8 +5,9 @@
 # (multipart uploads, versions, copies), recovery.sh (s3seal decrypt of
 # objects copied from the backend), plaintext.sh (unencrypted prefixes),
 # kms_pkcs11.sh (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit
-# provider against a test double), ssec.sh (customer-provided keys) and
-# rotation.sh (master key rotation with s3seal rewrap). Last,
+# provider against a test double), kms_awskms.sh (AWS KMS, served by
+# moto), ssec.sh (customer-provided keys) and rotation.sh (master key
+# rotation with s3seal rewrap). Last,
 # tests/compat/run.sh runs the workflows of real S3 clients and writes its
 # results table: tests/compat/results.md for the normal build,
 # build-asan/compat-results.md for the sanitizer build.
@@ -91,6 +92,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/plaintext.sh || true
     run_stage "$build_dir: integration (kms_pkcs11.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_pkcs11.sh || true
+    run_stage "$build_dir: integration (kms_awskms.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_awskms.sh || true
     run_stage "$build_dir: integration (kms_vault.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_vault.sh || true
     run_stage "$build_dir: integration (ssec.sh)" \
