@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "kms/kms_hashed.h"
 #include "kms/kms_provider.h"
 
 struct kms_registry {
@@ -181,4 +182,26 @@ enum core_err kms_registry_add(struct kms_provider *registry, struct kms_provide
 out:
     kms_provider_free(provider);
     return rc;
+}
+
+enum core_err kms_registry_add_hashed(struct kms_provider *registry, bool hashed_active)
+{
+    struct kms_registry *r;
+    size_t plain_count;
+
+    CORE_ENSURE(registry != NULL && registry->ops == &registry_ops, CORE_INTERNAL);
+    r = registry_of(registry);
+    plain_count = r->count;
+    CORE_ENSURE(plain_count * 2 <= KMS_REGISTRY_MAX, CORE_TOO_LARGE);
+
+    for (size_t i = 0; i < plain_count; i++) {
+        struct kms_provider *twin = NULL;
+
+        CORE_TRY(kms_hashed_new(r->providers[i], &twin));
+        r->providers[r->count++] = twin;
+        if (hashed_active && r->active == r->providers[i]) {
+            r->active = twin;
+        }
+    }
+    return CORE_OK;
 }

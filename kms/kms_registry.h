@@ -32,4 +32,12 @@ enum core_err kms_registry_new(struct kms_provider **out) CORE_WARN_UNUSED;
 enum core_err kms_registry_add(struct kms_provider *registry, struct kms_provider *provider, bool active)
     CORE_WARN_UNUSED;
 
+/*
+ * Adds, for every provider already in the registry, a hashed-context twin (kms/kms_hashed.h) named
+ * "<name>+h", so objects wrapped with hashed contexts stay readable whatever the setting. With
+ * hashed_active the twin of the active provider wraps new data keys in its place. Call once, after the
+ * last kms_registry_add. Returns CORE_TOO_LARGE beyond KMS_REGISTRY_MAX providers.
+ */
+enum core_err kms_registry_add_hashed(struct kms_provider *registry, bool hashed_active) CORE_WARN_UNUSED;
+
 #endif

@@ -26,6 +26,7 @@
 #include "crypto/crypto_multi.h"
 #include "crypto/crypto_stream.h"
 #include "kms/kms_keyfile.h"
+#include "kms/kms_registry.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_kms.h"
 
@@ -447,10 +448,10 @@ enum core_err proxy_admin_envelope_unwrap(const struct crypto_envelope *env, str
     }
 
     rc = kms_unwrap(kms, env->kms, env->wrapped, env->wrapped_len, context, context_len, dek);
-    if (rc == CORE_KMS && strncmp(env->kms, "file:", 5) != 0) {
+    if (rc == CORE_KMS && strncmp(env->kms, "file:", 5) != 0 && strncmp(env->kms, "file+h:", 7) != 0) {
         snprintf(err, err_cap,
-                 "KMS id '%s' names a key provider other than the key file, and this command reads only key "
-                 "files (KMS ids file:<key id>)",
+                 "KMS id '%s' names a key provider that is not loaded; for ids other than file:<key id>, use "
+                 "--kms-env with that provider's settings",
                  env->kms);
     } else if (rc == CORE_KMS) {
         snprintf(err, err_cap,
@@ -975,6 +976,30 @@ static enum core_err load_env_providers(struct kms_provider **kms, char *err, si
     return rc;
 }
 
+/* Loads the key file with its hashed-context twin, so envelopes of either context form open. */
+static enum core_err load_key_file(const char *path, struct kms_provider **out, char *err, size_t err_cap)
+{
+    struct kms_provider *registry = NULL;
+    struct kms_provider *keyfile = NULL;
+    enum core_err rc;
+
+    *out = NULL;
+    CORE_TRY(kms_registry_new(&registry));
+    rc = kms_keyfile_load(path, &keyfile, err, err_cap);
+    if (rc == CORE_OK) {
+        rc = kms_registry_add(registry, keyfile, true);
+    }
+    if (rc == CORE_OK) {
+        rc = kms_registry_add_hashed(registry, false);
+    }
+    if (rc != CORE_OK) {
+        kms_provider_free(registry);
+        return rc;
+    }
+    *out = registry;
+    return CORE_OK;
+}
+
 /* Loads the key file or providers, unwraps the data key and verifies the envelope; prints the failure. */
 static int open_envelope(const char *cmd, const struct admin_options *o, const struct crypto_envelope *env,
                          uint8_t dek[CRYPTO_DEK_LEN])
@@ -986,7 +1011,7 @@ static int open_envelope(const char *cmd, const struct admin_options *o, const s
     if (o->kms_env) {
         rc = load_env_providers(&kms, err, sizeof(err));
     } else {
-        rc = kms_keyfile_load(o->key_file, &kms, err, sizeof(err));
+        rc = load_key_file(o->key_file, &kms, err, sizeof(err));
     }
     if (rc != CORE_OK) {
         fprintf(stderr, "s3seal %s: %s\n", cmd, err[0] ? err : "cannot load the key providers");

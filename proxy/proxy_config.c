@@ -44,6 +44,7 @@ enum setting_id {
     SET_KMS_RETRIES,
     SET_KEY_CACHE_SIZE,
     SET_KEY_CACHE_TTL,
+    SET_KMS_CONTEXT,
     SET_VAULT_ADDR,
     SET_VAULT_MOUNT,
     SET_VAULT_KEY_NAME,
@@ -153,6 +154,10 @@ static const struct setting settings[SET_COUNT] = {
     [SET_KEY_CACHE_SIZE] = {"S3SEAL_KEY_CACHE_SIZE", "kms", "key_cache_size", "4096",
                             "Unwrapped data keys kept in memory, so repeated reads of an object need no KMS "
                             "call; 0 turns the cache off. Entries are wiped when evicted."},
+    [SET_KMS_CONTEXT] = {"S3SEAL_KMS_CONTEXT", "kms", "context", "plain",
+                         "plain: the KMS receives the wrap context (bucket and key names) as associated data "
+                         "or encryption context. sha256: it receives a SHA-256 digest of it, for KMSs that "
+                         "log contexts in clear; objects record which form they use, so both stay readable."},
     [SET_KEY_CACHE_TTL] = {"S3SEAL_KEY_CACHE_TTL", "kms", "key_cache_ttl", "300",
                            "Seconds a cached data key stays usable; 0 turns the cache off. A key revoked in "
                            "the KMS keeps opening its objects for at most this long."},
@@ -680,6 +685,22 @@ const char *proxy_config_key_ref(const struct proxy_config *cfg, const char *buc
     return best;
 }
 
+bool proxy_config_wrap_ref(const struct proxy_config *cfg, const char *ref, char *out, size_t out_cap)
+{
+    const char *colon = strchr(ref, ':');
+    int n;
+
+    if (colon == NULL) {
+        return false;
+    }
+    if (!cfg->kms_hashed_context) {
+        n = snprintf(out, out_cap, "%s", ref);
+    } else {
+        n = snprintf(out, out_cap, "%.*s+h%s", (int)(colon - ref), ref, colon);
+    }
+    return n >= 0 && (size_t)n < out_cap;
+}
+
 bool proxy_config_is_plaintext(const struct proxy_config *cfg, const char *bucket, const char *key,
                                size_t key_len)
 {
@@ -764,6 +785,13 @@ static enum core_err apply_key_service(struct proxy_config *cfg, const struct ra
     }
     if (raw->values[SET_KEY_POLICY] != NULL) {
         CORE_TRY(parse_key_policy(cfg, raw->values[SET_KEY_POLICY], err, err_cap));
+    }
+    if (strcmp(raw->values[SET_KMS_CONTEXT], "sha256") == 0) {
+        cfg->kms_hashed_context = true;
+    } else if (strcmp(raw->values[SET_KMS_CONTEXT], "plain") != 0) {
+        snprintf(err, err_cap, "%s: invalid value '%s'; expected plain or sha256", raw->origin[SET_KMS_CONTEXT],
+                 raw->values[SET_KMS_CONTEXT]);
+        return CORE_CONFIG;
     }
     return CORE_OK;
 }

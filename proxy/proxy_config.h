@@ -61,6 +61,7 @@ struct proxy_config {
     int kms_retries;
     int key_cache_size; /* entries; 0 turns the cache off */
     int key_cache_ttl_s;
+    bool kms_hashed_context; /* the KMS sees SHA-256 digests of wrap contexts (S3SEAL_KMS_CONTEXT=sha256) */
     char *vault_addr; /* owned; the vault_* strings are NULL unless kms_provider is "vault" */
     char *vault_mount;
     char *vault_key_name;
@@ -120,6 +121,13 @@ bool proxy_config_is_plaintext(const struct proxy_config *cfg, const char *bucke
  */
 const char *proxy_config_key_ref(const struct proxy_config *cfg, const char *bucket, const char *key,
                                  size_t key_len);
+
+/*
+ * Writes into out the key reference that new data keys are wrapped under for ref ("provider:key"): ref
+ * itself, or with hashed contexts the hashed-context twin's "provider+h:key". Returns false when out is
+ * too small or ref has no ':'.
+ */
+bool proxy_config_wrap_ref(const struct proxy_config *cfg, const char *ref, char *out, size_t out_cap);
 
 /* Writes the description of every setting, for `s3seal serve --help`. */
 void proxy_config_print_help(FILE *out);

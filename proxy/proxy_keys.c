@@ -57,7 +57,7 @@ struct cache_entry {
     uint8_t digest[32];
     uint8_t dek[KMS_DEK_LEN];
     int64_t expires_ms;
-    int64_t used_ms;
+    uint64_t used; /* the cache's use counter at the last hit or insert; smaller is less recent */
     bool live;
 };
 
@@ -66,6 +66,7 @@ struct key_cache {
     struct cache_entry *slots; /* owned; kms_secmem pages, NULL when the cache is off */
     size_t cap;
     int64_t ttl_ms;
+    uint64_t uses; /* counts hits and inserts; a clock would give many entries the same time */
 };
 
 struct proxy_keys {
@@ -167,7 +168,7 @@ static bool cache_get(struct key_cache *c, const uint8_t digest[32], uint8_t dek
 
         if (e->live && e->expires_ms > now && CRYPTO_memcmp(e->digest, digest, 32) == 0) {
             memcpy(dek, e->dek, KMS_DEK_LEN);
-            e->used_ms = now;
+            e->used = ++c->uses;
             found = true;
         }
     }
@@ -191,7 +192,7 @@ static struct cache_entry *cache_slot(struct key_cache *c, const uint8_t digest[
         }
         if (!e->live || e->expires_ms <= now) {
             free_slot = free_slot != NULL ? free_slot : e;
-        } else if (oldest == NULL || e->used_ms < oldest->used_ms) {
+        } else if (oldest == NULL || e->used < oldest->used) {
             oldest = e;
         }
     }
@@ -218,7 +219,7 @@ static void cache_put(struct proxy_keys *k, const uint8_t digest[32], const uint
     memcpy(e->digest, digest, 32);
     memcpy(e->dek, dek, KMS_DEK_LEN);
     e->expires_ms = now + c->ttl_ms;
-    e->used_ms = now;
+    e->used = ++c->uses;
     e->live = true;
     pthread_mutex_unlock(&c->lock);
     if (evicts) {
@@ -658,13 +659,20 @@ enum core_err proxy_keys_unwrap(struct proxy_request *req, const char *kms_id, c
     return submit(req, job);
 }
 
-/* The key reference the key policy names for the request's object, or "" for the provider's own key. */
-static const char *policy_key_ref(const struct proxy_request *req)
+/*
+ * Writes the key reference the key policy names for the request's object, in its hashed-context form
+ * when contexts are hashed, or "" for the active provider's own key.
+ */
+static enum core_err policy_key_ref(const struct proxy_request *req, char *out, size_t out_cap)
 {
-    const char *ref = proxy_config_key_ref(req->conn->worker->cfg, req->target.bucket, req->target.key,
-                                           req->target.key_len);
+    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const char *ref = proxy_config_key_ref(cfg, req->target.bucket, req->target.key, req->target.key_len);
 
-    return ref != NULL ? ref : "";
+    out[0] = '\0';
+    if (ref == NULL) {
+        return CORE_OK;
+    }
+    return proxy_config_wrap_ref(cfg, ref, out, out_cap) ? CORE_OK : CORE_CONFIG;
 }
 
 /* Shared by generate and wrap: returns a finished call's result, or starts the call. */
@@ -672,13 +680,13 @@ static enum core_err wrap_call(struct proxy_request *req, enum job_op op, const 
                                const uint8_t *context, size_t context_len, uint8_t *dek_out,
                                struct proxy_wrapped_key *out, proxy_keys_ready_fn ready)
 {
-    const char *key_ref = policy_key_ref(req);
+    char key_ref[KMS_KEY_ID_MAX];
     struct proxy_key_job *job;
     uint8_t digest[32];
     enum core_err rc;
 
     CORE_ENSURE(req->key_job == NULL || req->key_job->finished, CORE_INTERNAL);
-    CORE_ENSURE(strlen(key_ref) < KMS_KEY_ID_MAX, CORE_CONFIG);
+    CORE_TRY(policy_key_ref(req, key_ref, sizeof(key_ref)));
     CORE_TRY(wrap_digest(op == JOB_GENERATE ? 'g' : 'w', key_ref, context, context_len, digest));
 
     job = take_finished(req, op, digest);

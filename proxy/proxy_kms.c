@@ -53,8 +53,13 @@ static enum core_err check_key_policy(const struct proxy_config *cfg, struct kms
 
     for (size_t i = 0; i < cfg->key_rule_count; i++) {
         const struct proxy_key_rule *rule = &cfg->key_rules[i];
-        enum core_err rc = kms_wrap_with(kms, rule->key_ref, dek, context, sizeof(context) - 1, wrapped,
-                                         sizeof(wrapped), &wrapped_len, kms_id, sizeof(kms_id));
+        char ref[KMS_KEY_ID_MAX];
+        enum core_err rc = CORE_TOO_LARGE;
+
+        if (proxy_config_wrap_ref(cfg, rule->key_ref, ref, sizeof(ref))) {
+            rc = kms_wrap_with(kms, ref, dek, context, sizeof(context) - 1, wrapped, sizeof(wrapped), &wrapped_len,
+                               kms_id, sizeof(kms_id));
+        }
 
         if (rc != CORE_OK) {
             snprintf(err, err_cap,
@@ -164,12 +169,18 @@ enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider
         goto out;
     }
 
+    /* every provider gets a hashed-context twin, so objects of either form stay readable */
+    rc = kms_registry_add_hashed(registry, cfg->kms_hashed_context);
+    if (rc != CORE_OK) {
+        snprintf(err, err_cap, "failed to add the hashed-context key providers: %s", core_err_str(rc));
+        goto out;
+    }
     rc = check_key_policy(cfg, registry, err, err_cap);
     if (rc != CORE_OK) {
         goto out;
     }
-    core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s unwrap=%s%s", active,
-             cfg->key_file != NULL && !use_file ? "file," : "", active);
+    core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s%s unwrap=%s%s and their +h twins", active,
+             cfg->kms_hashed_context ? "+h" : "", cfg->key_file != NULL && !use_file ? "file," : "", active);
     *out = registry;
     registry = NULL;
 

@@ -6,7 +6,10 @@
 # the backend credentials, and checks that "s3seal decrypt" with only the
 # key file restores the original bytes. It also checks "s3seal inspect", and
 # that a flipped byte, a wrong object key and "--out -" without
-# --allow-partial fail without leaving an output file.
+# --allow-partial fail without leaving an output file. Last, an object
+# written with S3SEAL_KMS_CONTEXT=sha256 names the hashed-context key
+# (file+h:...), reads back after a restart with plain contexts, and decrypts
+# offline with the key file alone.
 #
 # Backend and binary as in roundtrip.sh (lib.sh lists the variables).
 # S3SEAL_TEST_KEEP=1 keeps the work folder with its logs.
@@ -181,6 +184,35 @@ check_stdout_output() {
     rm -f "$WORK_DIR/stdout.bin"
 }
 
+# Writes an object with hashed wrap contexts, then reads it with s3seal
+# restarted with plain contexts, and decrypts it offline.
+check_hashed_context() {
+    local key=hashed.bin out=$WORK_DIR/hashed.out kms_id rc=0
+    s3seal_stop
+    S3SEAL_START_ENV=("S3SEAL_KMS_CONTEXT=sha256")
+    s3seal_start
+    upload "$key" 70000 put || return 0
+    fetch_from_backend "$key" || return 0
+    kms_id=$("$PYTHON_BIN" -c 'import json, sys; print(json.load(open(sys.argv[1]))["Metadata"]["s3seal-kms"])' \
+        "$WORK_DIR/$key.head.json")
+    check_equal "hashed contexts: the envelope names the hashed-context twin" "file+h:" "${kms_id%%:*}:"
+
+    s3seal_stop
+    S3SEAL_START_ENV=()
+    s3seal_start
+    aws_proxy s3api get-object --bucket "$BUCKET" --key "$key" "$out" >/dev/null 2>"$WORK_DIR/get.err" || rc=$?
+    if ((rc == 0)) && cmp -s "$WORK_DIR/$key.plain" "$out"; then
+        pass "hashed contexts: readable after a restart with plain contexts"
+    else
+        flunk "hashed contexts: readable after a restart with plain contexts" "$(one_line "$WORK_DIR/get.err")"
+    fi
+    rm -f "$out"
+    check_equal "hashed contexts: s3seal decrypt --key-file exit status" 0 \
+        "$(run_decrypt "$key" "$WORK_DIR/$key.stored" "$out")"
+    check_equal "hashed contexts: s3seal decrypt restores the original" "$(file_sha256 "$WORK_DIR/$key.plain")" \
+        "$(file_sha256 "$out")"
+}
+
 main() {
     local t_start
     t_start=$(now_us)
@@ -193,6 +225,7 @@ main() {
     if upload multipart.bin "$MULTIPART_SIZE" cp && fetch_from_backend multipart.bin; then
         check_recovery multipart.bin multipart
     fi
+    check_hashed_context
 
     note "$checks checks, $failures failed, $(elapsed_s "$t_start") s"
     if ((failures > 0)); then

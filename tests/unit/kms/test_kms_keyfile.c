@@ -18,6 +18,7 @@
 
 #include "kms/kms.h"
 #include "kms/kms_keyfile.h"
+#include "kms/kms_registry.h"
 
 static int failures;
 
@@ -796,6 +797,60 @@ static void test_rotation_wraps_with_last_key(void)
     scratch_cleanup(&s);
 }
 
+/* The hashed-context twin hands the key file provider a digest of the context, never the context. */
+static void test_hashed_twin_sees_only_a_digest(void)
+{
+    static const char hashed_prefix[] = "s3seal/1 ctx-sha256";
+    struct kms_provider *registry = NULL;
+    struct kms_provider *keyfile = NULL;
+    struct kms_provider *plain = NULL;
+    struct wrapped_dek w;
+    struct wrapped_dek as_plain;
+    uint8_t digest_context[sizeof(hashed_prefix) - 1 + 32];
+    uint8_t dek[KMS_DEK_LEN];
+    uint8_t out[KMS_DEK_LEN];
+    unsigned int digest_len = 0;
+    struct scratch s;
+    char err[512];
+
+    CHECK(scratch_init(&s));
+    CHECK(kms_keyfile_generate(s.path, "k1", err, sizeof(err)) == CORE_OK);
+    CHECK(kms_keyfile_load(s.path, &keyfile, err, sizeof(err)) == CORE_OK);
+    CHECK(kms_keyfile_load(s.path, &plain, err, sizeof(err)) == CORE_OK);
+    CHECK(kms_registry_new(&registry) == CORE_OK);
+    if (keyfile == NULL || plain == NULL || registry == NULL) {
+        kms_provider_free(keyfile);
+        kms_provider_free(plain);
+        kms_provider_free(registry);
+        scratch_cleanup(&s);
+        return;
+    }
+    CHECK(kms_registry_add(registry, keyfile, true) == CORE_OK);
+    CHECK(kms_registry_add_hashed(registry, true) == CORE_OK);
+
+    fill_dek(dek, 9);
+    CHECK(wrap_dek(registry, dek, CONTEXT, &w) == CORE_OK);
+    CHECK(strcmp(w.kms_id, "file+h:k1") == 0);
+    CHECK(unwrap_dek(registry, &w, CONTEXT, out) == CORE_OK);
+    CHECK(memcmp(dek, out, KMS_DEK_LEN) == 0);
+
+    /* the provider itself, given the plain context, rejects the blob */
+    as_plain = w;
+    snprintf(as_plain.kms_id, sizeof(as_plain.kms_id), "file:k1");
+    CHECK(unwrap_dek(plain, &as_plain, CONTEXT, out) == CORE_CRYPTO);
+
+    /* given the digest form, it opens the blob */
+    memcpy(digest_context, hashed_prefix, sizeof(hashed_prefix) - 1);
+    CHECK(EVP_Digest(CONTEXT, strlen(CONTEXT), digest_context + sizeof(hashed_prefix) - 1, &digest_len,
+                     EVP_sha256(), NULL) == 1);
+    CHECK(kms_unwrap(plain, "file:k1", w.blob, w.len, digest_context, sizeof(digest_context), out) == CORE_OK);
+    CHECK(memcmp(dek, out, KMS_DEK_LEN) == 0);
+
+    kms_provider_free(registry);
+    kms_provider_free(plain);
+    scratch_cleanup(&s);
+}
+
 static void test_load_accepts_null_err_buffer(void)
 {
     struct kms_provider *p = NULL;
@@ -834,6 +889,7 @@ int main(void)
     test_load_rejects_malformed_lines_naming_line();
     test_load_accepts_comments_tabs_and_crlf();
     test_rotation_wraps_with_last_key();
+    test_hashed_twin_sees_only_a_digest();
     test_load_accepts_null_err_buffer();
 
     if (failures > 0) {
