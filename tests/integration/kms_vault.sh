@@ -317,6 +317,27 @@ check_not_stored() {
     fi
 }
 
+# While a GET waits on the slow KMS, s3seal's only event loop (S3SEAL_WORKERS=1)
+# serves a HEAD, which needs no KMS call: the GET is still running when the
+# HEAD has its answer. curl starts at once, unlike aws-cli.
+check_loop_not_blocked() {
+    local get_pid head_rc=0
+    local sign=(--aws-sigv4 "aws:amz:$REGION:s3" --user "$CLIENT_ACCESS_KEY:$CLIENT_SECRET_KEY"
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+    curl -sS -o /dev/null "${sign[@]}" "$PROXY_ENDPOINT/$BUCKET/vault-20971520" 2>/dev/null &
+    get_pid=$!
+    sleep 0.3
+    curl -sS --fail -o /dev/null -I "${sign[@]}" "$PROXY_ENDPOINT/$BUCKET/vault-71680" \
+        2>"$WORK_DIR/head.err" || head_rc=$?
+    if ((head_rc == 0)) && kill -0 "$get_pid" 2>/dev/null; then
+        pass "slow KMS: a HEAD is served while a GET waits for the KMS"
+    else
+        flunk "slow KMS: a HEAD is served while a GET waits for the KMS" \
+            "HEAD exit $head_rc: $(one_line "$WORK_DIR/head.err"); GET $(kill -0 "$get_pid" 2>/dev/null && echo running || echo done)"
+    fi
+    wait "$get_pid" || true
+}
+
 test_outages() {
     local file=$WORK_DIR/outage result
     make_file "$file" 71680
@@ -328,6 +349,7 @@ test_outages() {
     double_control '{"fail_status": 0}'
 
     double_control '{"delay_ms": 4000}'
+    check_loop_not_blocked
     check_unavailable "KMS slower than S3SEAL_VAULT_TIMEOUT_MS=$TIMEOUT_MS: PUT" 3.5 put-object \
         --bucket "$BUCKET" --key outage-slow --body "$file"
     check_not_stored "KMS slower than the timeout: PUT" outage-slow
@@ -425,7 +447,7 @@ main() {
     backend_start
 
     mapfile -t settings < <(token_env)
-    S3SEAL_START_ENV=("${settings[@]}")
+    S3SEAL_START_ENV=("${settings[@]}" "S3SEAL_WORKERS=1")
     s3seal_start
     BUCKET=$(unique_bucket_name s3seal-vault)
     create_bucket aws_proxy "$BUCKET" >/dev/null
