@@ -69,6 +69,8 @@ enum setting_id {
     SET_LOG_LEVEL,
     SET_CLIENT_TIMEOUT,
     SET_BACKEND_TIMEOUT,
+    SET_ADMIN_LISTEN,
+    SET_ACCESS_LOG,
     SET_COUNT,
 };
 
@@ -221,6 +223,12 @@ static const struct setting settings[SET_COUNT] = {
                             "Seconds a client connection may stay idle, or stall while sending or receiving."},
     [SET_BACKEND_TIMEOUT] = {"S3SEAL_BACKEND_TIMEOUT", "backend", "timeout", "60",
                              "Seconds to wait for the backend to connect, accept data or answer."},
+    [SET_ADMIN_LISTEN] = {"S3SEAL_ADMIN_LISTEN", "server", "admin_listen", NULL,
+                          "Address and port of the admin listener that serves GET /metrics (Prometheus), "
+                          "/healthz and /readyz over plain HTTP, such as 127.0.0.1:9090. Default: off. Keep it "
+                          "on a loopback or private address: it has no authentication."},
+    [SET_ACCESS_LOG] = {"S3SEAL_ACCESS_LOG", "server", "access_log", "on",
+                        "on: one key=value line per request at level notice, module access. off: none."},
 };
 
 struct raw_config {
@@ -487,6 +495,27 @@ static enum core_err require(const struct raw_config *raw, enum setting_id id, c
     return CORE_OK;
 }
 
+/* Reads the admin listener address and the access log switch. */
+static enum core_err apply_observability(struct proxy_config *cfg, const struct raw_config *raw, char *err,
+                                         size_t err_cap)
+{
+    const char *access_log = raw->values[SET_ACCESS_LOG];
+
+    if (raw->values[SET_ADMIN_LISTEN] != NULL &&
+        parse_host_port(raw->values[SET_ADMIN_LISTEN], &cfg->admin_host, &cfg->admin_port) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid admin listen address '%s'; expected HOST:PORT such as 127.0.0.1:9090",
+                 raw->origin[SET_ADMIN_LISTEN], raw->values[SET_ADMIN_LISTEN]);
+        return CORE_CONFIG;
+    }
+    if (strcmp(access_log, "on") != 0 && strcmp(access_log, "off") != 0) {
+        snprintf(err, err_cap, "%s: invalid access log switch '%s'; expected on or off", raw->origin[SET_ACCESS_LOG],
+                 access_log);
+        return CORE_CONFIG;
+    }
+    cfg->access_log = strcmp(access_log, "on") == 0;
+    return CORE_OK;
+}
+
 static enum core_err apply_server(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
 {
     int level;
@@ -523,6 +552,7 @@ static enum core_err apply_server(struct proxy_config *cfg, const struct raw_con
         return CORE_CONFIG;
     }
     cfg->log_level = level;
+    CORE_TRY(apply_observability(cfg, raw, err, err_cap));
 
     if (parse_positive(raw->values[SET_CLIENT_TIMEOUT], 86400, &cfg->client_timeout_s) != CORE_OK) {
         snprintf(err, err_cap, "%s: invalid timeout '%s'; expected whole seconds from 1 to 86400",
@@ -961,6 +991,8 @@ void proxy_config_free(struct proxy_config *cfg)
     }
     free(cfg->clients);
     free(cfg->listen_host);
+    free(cfg->admin_host);
+    free(cfg->admin_port);
     free(cfg->listen_port);
     free(cfg->backend_host);
     free(cfg->backend_port);

@@ -84,6 +84,9 @@ struct proxy_config {
     int log_level;
     int client_timeout_s;
     int backend_timeout_s;
+    char *admin_host; /* owned; NULL when the admin listener is off */
+    char *admin_port; /* owned */
+    bool access_log;  /* one access log line per request */
 };
 
 /*

@@ -6,8 +6,9 @@
 # objects copied from the backend), plaintext.sh (unencrypted prefixes),
 # kms_pkcs11.sh (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit
 # provider against a test double), kms_awskms.sh (AWS KMS, served by
-# moto), ssec.sh (customer-provided keys) and rotation.sh (master key
-# rotation with s3seal rewrap). Last,
+# moto), ssec.sh (customer-provided keys), rotation.sh (master key rotation
+# with s3seal rewrap) and observability.sh (metrics, health checks and the
+# access log). Last,
 # tests/compat/run.sh runs the workflows of real S3 clients and writes its
 # results table: tests/compat/results.md for the normal build,
 # build-asan/compat-results.md for the sanitizer build.
@@ -100,6 +101,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ssec.sh || true
     run_stage "$build_dir: integration (rotation.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/rotation.sh || true
+    run_stage "$build_dir: integration (observability.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/observability.sh || true
     run_stage "$build_dir: client compatibility (tests/compat)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/compat/run.sh \
         --build-label "$label" --results "$results" || true
