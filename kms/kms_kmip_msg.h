@@ -79,7 +79,7 @@ struct kms_kmip_crypt_response {
 /*
  * Checks a whole response message and extracts its one batch item, which must be for op. Returns CORE_OK
  * also when the server reports a failed operation: the caller reads result_status. Returns CORE_KMS when
- * the message is malformed, has another batch count, or answers another operation.
+ * the message is malformed, has another batch count, or is the response to another operation.
  */
 enum core_err kms_kmip_parse_crypt_response(const uint8_t *msg, size_t len, enum kms_kmip_op op,
                                             struct kms_kmip_crypt_response *out) CORE_WARN_UNUSED;
