@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -444,11 +445,29 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
     return 0;
 }
 
+/* The client key is the credential to the KMIP server, so it must be as private as a key file or PIN file. */
+static enum core_err check_key_file_mode(const char *key_file, char *err, size_t err_cap)
+{
+    struct stat st;
+
+    if (stat(key_file, &st) != 0) {
+        set_err(err, err_cap, "cannot open S3SEAL_KMIP_KEY_FILE %s: %s; check the path", key_file, strerror(errno));
+        return CORE_CONFIG;
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        set_err(err, err_cap, "S3SEAL_KMIP_KEY_FILE %s is accessible by group or others (mode %04o); run "
+                "chmod 600 %s", key_file, (unsigned)(st.st_mode & 07777), key_file);
+        return CORE_CONFIG;
+    }
+    return CORE_OK;
+}
+
 static enum core_err make_tls_context(struct kms_kmip_conn_pool *pool, const char *ca_file, const char *cert_file,
                                       const char *key_file, char *err, size_t err_cap)
 {
     char detail[256];
 
+    CORE_TRY(check_key_file_mode(key_file, err, err_cap));
     pool->ctx = SSL_CTX_new(TLS_client_method());
     if (pool->ctx == NULL) {
         return CORE_NOMEM;

@@ -46,7 +46,8 @@ struct kms_kmip_conn_pool {
 
 /*
  * Loads the CA file, client certificate and key into a TLS context that requires TLS 1.2 or later and a
- * server certificate that names the host. Connects nothing yet. On failure writes a message that names
+ * server certificate that names the host. The key file must not be accessible by group or others.
+ * Connects nothing yet. On failure writes a message that names
  * the S3SEAL_KMIP_* setting at fault and returns CORE_CONFIG or CORE_NOMEM; call kms_kmip_conn_cleanup
  * in either case.
  */
@@ -54,11 +55,14 @@ enum core_err kms_kmip_conn_init(struct kms_kmip_conn_pool *pool, const struct k
                                  char *err, size_t err_cap) CORE_WARN_UNUSED;
 
 /*
+ * NOTE: OpenSSL writes with write(2), so a process that does not ignore SIGPIPE gets that signal when it
+ * writes to a connection the server has closed. "s3seal serve" ignores it.
+ *
  * Sends the request and reads one whole response message into resp, which must have room for
  * KMS_KMIP_RESPONSE_MAX bytes. Safe to call from several threads at once. Returns
  * CORE_KMS_UNAVAILABLE when the server cannot be reached, breaks the connection or sends no response before
  * the deadline, CORE_KMS_DENIED when it rejects the TLS handshake, and CORE_KMS when its certificate fails
- * verification or the response is not a KMIP response message; err then says which.
+ * verification or the response is not a KMIP response message. err then describes the failure.
  */
 enum core_err kms_kmip_conn_call(struct kms_kmip_conn_pool *pool, const uint8_t *req, size_t req_len,
                                  uint8_t *resp, size_t *resp_len, char *err, size_t err_cap) CORE_WARN_UNUSED;

@@ -229,8 +229,8 @@ static const struct setting settings[SET_COUNT] = {
                             "Required for kmip. PEM client certificate that s3seal presents to the KMIP server; it "
                             "needs the clientAuth extended key usage."},
     [SET_KMIP_KEY_FILE] = {"S3SEAL_KMIP_KEY_FILE", "kms", "kmip_key_file", NULL,
-                           "Required for kmip. Unencrypted PEM private key of S3SEAL_KMIP_CERT_FILE; keep it at "
-                           "mode 0600."},
+                           "Required for kmip. Unencrypted PEM private key of S3SEAL_KMIP_CERT_FILE; must have "
+                           "mode 0600 or stricter."},
     [SET_KMIP_KEY_ID] = {"S3SEAL_KMIP_KEY_ID", "kms", "kmip_key_id", NULL,
                          "Required for kmip. Unique Identifier of the Active AES-256 key on the KMIP server that "
                          "wraps data keys. New objects get s3seal-kms kmip:<identifier>."},

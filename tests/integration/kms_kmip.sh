@@ -400,6 +400,10 @@ test_setting_messages() {
         "${settings[@]}" S3SEAL_KMIP_CERT_FILE="$c/stranger.pem" S3SEAL_KMIP_KEY_FILE="$c/stranger.key"
     check_config_fails "a key that does not match the certificate is reported" \
         "is not the key of S3SEAL_KMIP_CERT_FILE" "${settings[@]}" S3SEAL_KMIP_KEY_FILE="$c/stranger.key"
+    cp "$c/client.key" "$c/readable.key"
+    chmod 644 "$c/readable.key"
+    check_config_fails "a key file readable by others is rejected" "run chmod 600" "${settings[@]}" \
+        S3SEAL_KMIP_KEY_FILE="$c/readable.key"
 }
 
 # Measures wrap and unwrap latency against the server with the unit test
