@@ -21,25 +21,31 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 
 #include "core/core_log.h"
 #include "kms/kms_provider.h"
 
-#define BLOB_VERSION 0x01
+#define BLOB_VERSION 0x01 /* CKM_AES_GCM */
+#define BLOB_VERSION_KWP 0x02 /* CKM_AES_KEY_WRAP_PAD */
 #define IV_LEN 12
 #define TAG_LEN 16
 #define IV_OFFSET 1
 #define CIPHERTEXT_OFFSET (IV_OFFSET + IV_LEN)
 #define TAG_OFFSET (CIPHERTEXT_OFFSET + KMS_DEK_LEN)
 #define BLOB_LEN (TAG_OFFSET + TAG_LEN)
+/* RFC 5649 wraps 32 bytes into 40: an 8-byte integrity block and the key */
+#define KWP_LEN 40
+#define KWP_BLOB_LEN (1 + KWP_LEN)
 
 #define MASTER_KEY_LEN 32
 #define PIN_MAX 256
 /* Keys found by label for unwrap; more labels than this are looked up on the token on every call. */
 #define KEY_CACHE_MAX 16
 #define MECHANISM_AES_GCM "aes-gcm"
+#define MECHANISM_KWP "aes-key-wrap-pad"
 #define SELF_TEST_CONTEXT "s3seal pkcs11 self-test"
 
 /* A key object on the token, found by its label. */
@@ -64,6 +70,7 @@ struct kms_pkcs11 {
      */
     pthread_mutex_t lock;
     bool lock_ready;
+    bool use_kwp;             /* new keys are wrapped with CKM_AES_KEY_WRAP_PAD, not CKM_AES_GCM */
     struct token_key current; /* the key that wraps */
     struct token_key cache[KEY_CACHE_MAX];
     size_t cache_count;
@@ -170,10 +177,10 @@ static enum core_err check_settings(const struct kms_pkcs11_settings *s, char *e
                 "with mode 0600 keeps the PIN out of the process environment");
         return CORE_CONFIG;
     }
-    if (s->mechanism != NULL && strcmp(s->mechanism, MECHANISM_AES_GCM) != 0) {
-        /* CKM_AES_KEY_WRAP_PAD takes no associated data, so it could not bind the blob to the object */
-        set_err(err, err_cap, "invalid S3SEAL_PKCS11_MECHANISM '%s': only %s is supported", s->mechanism,
-                MECHANISM_AES_GCM);
+    if (s->mechanism != NULL && strcmp(s->mechanism, MECHANISM_AES_GCM) != 0 &&
+        strcmp(s->mechanism, MECHANISM_KWP) != 0) {
+        set_err(err, err_cap, "invalid S3SEAL_PKCS11_MECHANISM '%s': expected %s or %s", s->mechanism,
+                MECHANISM_AES_GCM, MECHANISM_KWP);
         return CORE_CONFIG;
     }
     return CORE_OK;
@@ -328,12 +335,16 @@ out:
 
 static enum core_err check_mechanism(struct kms_pkcs11 *p11, char *err, size_t err_cap)
 {
+    CK_MECHANISM_TYPE type = p11->use_kwp ? CKM_AES_KEY_WRAP_PAD : CKM_AES_GCM;
+    CK_FLAGS needed = p11->use_kwp ? (CKF_WRAP | CKF_UNWRAP) : (CKF_ENCRYPT | CKF_DECRYPT);
     CK_MECHANISM_INFO info;
-    CK_RV rv = p11->fn->C_GetMechanismInfo(p11->slot, CKM_AES_GCM, &info);
+    CK_RV rv = p11->fn->C_GetMechanismInfo(p11->slot, type, &info);
 
-    if (rv != CKR_OK || (info.flags & (CKF_ENCRYPT | CKF_DECRYPT)) != (CKF_ENCRYPT | CKF_DECRYPT)) {
-        set_err(err, err_cap, "token '%s' does not offer CKM_AES_GCM for encrypt and decrypt (%s); use a token "
-                "that supports AES-GCM", p11->token_label, rv == CKR_OK ? "flags missing" : rv_name(rv));
+    if (rv != CKR_OK || (info.flags & needed) != needed) {
+        set_err(err, err_cap, "token '%s' does not offer %s for %s (%s); use a token that supports it or "
+                "another S3SEAL_PKCS11_MECHANISM", p11->token_label,
+                p11->use_kwp ? "CKM_AES_KEY_WRAP_PAD" : "CKM_AES_GCM",
+                p11->use_kwp ? "wrap and unwrap" : "encrypt and decrypt", rv == CKR_OK ? "flags missing" : rv_name(rv));
         return CORE_CONFIG;
     }
     return CORE_OK;
@@ -405,9 +416,12 @@ static enum core_err find_key_object(struct kms_pkcs11 *p11, const char *label, 
     return CORE_OK;
 }
 
-/* Rejects a key that could leave the token or that may not encrypt and decrypt. */
+/*
+ * Rejects a key that could leave the token, or that may not encrypt and decrypt (CKM_AES_GCM) or wrap and
+ * unwrap (CKM_AES_KEY_WRAP_PAD, when kwp is true).
+ */
 static enum core_err check_key_attributes(struct kms_pkcs11 *p11, const char *label, CK_OBJECT_HANDLE key,
-                                          char *err, size_t err_cap)
+                                          bool kwp, char *err, size_t err_cap)
 {
     CK_BBOOL sensitive = CK_FALSE;
     CK_BBOOL extractable = CK_TRUE;
@@ -417,8 +431,8 @@ static enum core_err check_key_attributes(struct kms_pkcs11 *p11, const char *la
     CK_ATTRIBUTE attrs[] = {
         {CKA_SENSITIVE, &sensitive, sizeof(sensitive)},
         {CKA_EXTRACTABLE, &extractable, sizeof(extractable)},
-        {CKA_ENCRYPT, &can_encrypt, sizeof(can_encrypt)},
-        {CKA_DECRYPT, &can_decrypt, sizeof(can_decrypt)},
+        {kwp ? CKA_WRAP : CKA_ENCRYPT, &can_encrypt, sizeof(can_encrypt)},
+        {kwp ? CKA_UNWRAP : CKA_DECRYPT, &can_decrypt, sizeof(can_decrypt)},
         {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
     };
     CK_RV rv = p11->fn->C_GetAttributeValue(p11->session, key, attrs, sizeof(attrs) / sizeof(attrs[0]));
@@ -435,8 +449,9 @@ static enum core_err check_key_attributes(struct kms_pkcs11 *p11, const char *la
         return CORE_CONFIG;
     }
     if (can_encrypt != CK_TRUE || can_decrypt != CK_TRUE) {
-        set_err(err, err_cap, "key '%s' on token '%s' is not allowed to encrypt and decrypt; create it with "
-                "CKA_ENCRYPT and CKA_DECRYPT true", label, p11->token_label);
+        set_err(err, err_cap, "key '%s' on token '%s' is not allowed to %s; create it with %s true", label,
+                p11->token_label, kwp ? "wrap and unwrap" : "encrypt and decrypt",
+                kwp ? "CKA_WRAP and CKA_UNWRAP" : "CKA_ENCRYPT and CKA_DECRYPT");
         return CORE_CONFIG;
     }
     if (value_len != MASTER_KEY_LEN) {
@@ -447,8 +462,11 @@ static enum core_err check_key_attributes(struct kms_pkcs11 *p11, const char *la
     return CORE_OK;
 }
 
-/* Returns the handle of the key with the label, from the cache or from the token; the caller holds the lock. */
-static enum core_err lookup_key_locked(struct kms_pkcs11 *p11, const char *label, CK_OBJECT_HANDLE *out)
+/*
+ * Returns the handle of the key with the label, from the cache or from the token. A key found on the token
+ * is first checked for the mechanism that kwp selects. The caller holds the lock.
+ */
+static enum core_err lookup_key_locked(struct kms_pkcs11 *p11, const char *label, bool kwp, CK_OBJECT_HANDLE *out)
 {
     char err[512] = "";
     enum core_err rc;
@@ -470,7 +488,7 @@ static enum core_err lookup_key_locked(struct kms_pkcs11 *p11, const char *label
     /* a key from before a change of S3SEAL_PKCS11_KEY_LABEL, needed to read older objects */
     rc = find_key_object(p11, label, out, err, sizeof(err));
     if (rc == CORE_OK) {
-        rc = check_key_attributes(p11, label, *out, err, sizeof(err));
+        rc = check_key_attributes(p11, label, *out, kwp, err, sizeof(err));
     }
     if (rc != CORE_OK) {
         core_log(CORE_LOG_ERROR, "kms", "cannot unwrap with PKCS#11 key: %s", err);
@@ -536,7 +554,7 @@ static enum core_err gcm_decrypt(struct kms_pkcs11 *p11, const char *label, cons
 
     gcm_params_init(&params, blob + IV_OFFSET, aad, aad_len);
     pthread_mutex_lock(&p11->lock);
-    rc = lookup_key_locked(p11, label, &key);
+    rc = lookup_key_locked(p11, label, false, &key);
     if (rc == CORE_OK) {
         rv = p11->fn->C_DecryptInit(p11->session, &mech, key);
         if (rv == CKR_OK) {
@@ -563,11 +581,112 @@ static enum core_err gcm_decrypt(struct kms_pkcs11 *p11, const char *label, cons
     return rc;
 }
 
+/* Makes a session key object of value key on the token, extractable so that C_WrapKey may wrap it. */
+static CK_RV create_session_key(struct kms_pkcs11 *p11, const uint8_t key[KMS_DEK_LEN], bool wraps,
+                                CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_CLASS key_class = CKO_SECRET_KEY;
+    CK_KEY_TYPE key_type = CKK_AES;
+    CK_BBOOL no = CK_FALSE;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE attrs[] = {
+        {CKA_CLASS, &key_class, sizeof(key_class)},
+        {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_SENSITIVE, &no, sizeof(no)},
+        {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+        {CKA_WRAP, wraps ? &yes : &no, sizeof(yes)},
+        {CKA_UNWRAP, wraps ? &yes : &no, sizeof(yes)},
+        {CKA_VALUE, (void *)(uintptr_t)key, KMS_DEK_LEN},
+    };
+
+    return p11->fn->C_CreateObject(p11->session, attrs, sizeof(attrs) / sizeof(attrs[0]), out);
+}
+
+/* Wraps dek under kek with CKM_AES_KEY_WRAP_PAD into out (KWP_LEN bytes); the caller holds the lock. */
+static CK_RV kwp_wrap_locked(struct kms_pkcs11 *p11, CK_OBJECT_HANDLE kek, const uint8_t dek[KMS_DEK_LEN],
+                             uint8_t out[KWP_LEN])
+{
+    CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+    CK_ULONG out_len = KWP_LEN;
+    CK_RV rv = create_session_key(p11, dek, false, &obj);
+
+    if (rv == CKR_OK) {
+        rv = p11->fn->C_WrapKey(p11->session, &mech, kek, obj, out, &out_len);
+        (void)p11->fn->C_DestroyObject(p11->session, obj);
+    }
+    if (rv == CKR_OK && out_len != KWP_LEN) {
+        rv = CKR_GENERAL_ERROR;
+    }
+    return rv;
+}
+
+/* Unwraps a KWP_LEN-byte blob under kek into dek; the caller holds the lock. */
+static CK_RV kwp_unwrap_locked(struct kms_pkcs11 *p11, CK_OBJECT_HANDLE kek, const uint8_t in[KWP_LEN],
+                               uint8_t dek[KMS_DEK_LEN])
+{
+    CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    CK_OBJECT_CLASS key_class = CKO_SECRET_KEY;
+    CK_KEY_TYPE key_type = CKK_AES;
+    CK_BBOOL no = CK_FALSE;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE templ[] = {
+        {CKA_CLASS, &key_class, sizeof(key_class)},
+        {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+        {CKA_TOKEN, &no, sizeof(no)},
+        {CKA_SENSITIVE, &no, sizeof(no)},
+        {CKA_EXTRACTABLE, &yes, sizeof(yes)},
+    };
+    CK_ATTRIBUTE value = {CKA_VALUE, dek, KMS_DEK_LEN};
+    CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+    CK_RV rv = p11->fn->C_UnwrapKey(p11->session, &mech, kek, (CK_BYTE_PTR)(uintptr_t)in, KWP_LEN, templ,
+                                    sizeof(templ) / sizeof(templ[0]), &obj);
+
+    if (rv == CKR_OK) {
+        rv = p11->fn->C_GetAttributeValue(p11->session, obj, &value, 1);
+        (void)p11->fn->C_DestroyObject(p11->session, obj);
+    }
+    if (rv == CKR_OK && value.ulValueLen != KMS_DEK_LEN) {
+        rv = CKR_WRAPPED_KEY_INVALID;
+    }
+    if (rv != CKR_OK) {
+        OPENSSL_cleanse(dek, KMS_DEK_LEN);
+    }
+    return rv;
+}
+
 /*
- * TODO: each call runs C_Encrypt or C_Decrypt synchronously on the calling worker's event loop. That is
- * fine for a local token, whose calls take tens of microseconds. A network HSM would stall every
- * connection of the worker, so such tokens need a worker pool that runs these calls off the event loop.
+ * Unwraps a CKM_AES_KEY_WRAP_PAD blob. The mechanism takes no associated data, so the context is not bound
+ * here: the envelope MAC, keyed from the data key, covers bucket and key and fails for a swapped envelope.
  */
+static enum core_err kwp_decrypt(struct kms_pkcs11 *p11, const char *label, const uint8_t blob[KWP_BLOB_LEN],
+                                 uint8_t *dek)
+{
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+    enum core_err rc;
+    CK_RV rv = CKR_OK;
+
+    pthread_mutex_lock(&p11->lock);
+    rc = lookup_key_locked(p11, label, true, &key);
+    if (rc == CORE_OK) {
+        rv = kwp_unwrap_locked(p11, key, blob + 1, dek);
+    }
+    pthread_mutex_unlock(&p11->lock);
+    CORE_TRY(rc);
+
+    if (rv == CKR_OK) {
+        return CORE_OK;
+    }
+    if (rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE || rv == CKR_GENERAL_ERROR) {
+        /* SoftHSM 2.6 reports a failed integrity check as CKR_GENERAL_ERROR too */
+        return CORE_CRYPTO;
+    }
+    core_log(CORE_LOG_ERROR, "kms", "PKCS#11 unwrap failed token=%s key_label=%s rv=%s(0x%lx)", p11->token_label,
+             label, rv_name(rv), (unsigned long)rv);
+    return CORE_KMS;
+}
+
 /* Wraps only with the configured key: want_label may name it, but no other token key is opened for wrapping. */
 static enum core_err pkcs11_wrap(struct kms_provider *p, const char *want_label, const uint8_t dek[KMS_DEK_LEN],
                                  const uint8_t *context, size_t context_len, uint8_t *wrapped, size_t wrapped_cap,
@@ -587,12 +706,26 @@ static enum core_err pkcs11_wrap(struct kms_provider *p, const char *want_label,
      * become likely beyond that. The key never leaves the token, so s3seal cannot derive a fresh key per
      * wrap as the file provider does. Change S3SEAL_PKCS11_KEY_LABEL well before that many objects exist.
      */
-    wrapped[0] = BLOB_VERSION;
-    CORE_ENSURE(RAND_bytes(wrapped + IV_OFFSET, IV_LEN) == 1, CORE_CRYPTO);
-    CORE_TRY(gcm_encrypt(p11, dek, context, context_len, wrapped));
+    if (p11->use_kwp) {
+        CK_RV rv;
 
+        wrapped[0] = BLOB_VERSION_KWP;
+        pthread_mutex_lock(&p11->lock);
+        rv = kwp_wrap_locked(p11, p11->current.handle, dek, wrapped + 1);
+        pthread_mutex_unlock(&p11->lock);
+        if (rv != CKR_OK) {
+            core_log(CORE_LOG_ERROR, "kms", "PKCS#11 wrap failed token=%s key_label=%s rv=%s(0x%lx)",
+                     p11->token_label, p11->current.label, rv_name(rv), (unsigned long)rv);
+            return CORE_KMS;
+        }
+        *wrapped_len = KWP_BLOB_LEN;
+    } else {
+        wrapped[0] = BLOB_VERSION;
+        CORE_ENSURE(RAND_bytes(wrapped + IV_OFFSET, IV_LEN) == 1, CORE_CRYPTO);
+        CORE_TRY(gcm_encrypt(p11, dek, context, context_len, wrapped));
+        *wrapped_len = BLOB_LEN;
+    }
     memcpy(key_id, p11->current.label, label_len + 1);
-    *wrapped_len = BLOB_LEN;
     return CORE_OK;
 }
 
@@ -605,6 +738,11 @@ static enum core_err pkcs11_unwrap(struct kms_provider *p, const char *key_id, c
     CORE_ENSURE(dek_cap >= KMS_DEK_LEN, CORE_INTERNAL);
     CORE_ENSURE(context_len <= ULONG_MAX, CORE_TOO_LARGE);
     /* a wrong length or version is tampering too, and fails the same way as a bad tag */
+    if (wrapped_len == KWP_BLOB_LEN && wrapped[0] == BLOB_VERSION_KWP) {
+        CORE_TRY(kwp_decrypt(p11, key_id, wrapped, dek));
+        *dek_len = KMS_DEK_LEN;
+        return CORE_OK;
+    }
     CORE_ENSURE(wrapped_len == BLOB_LEN && wrapped[0] == BLOB_VERSION, CORE_CRYPTO);
 
     CORE_TRY(gcm_decrypt(p11, key_id, wrapped, context, context_len, dek));
@@ -640,9 +778,68 @@ static const struct kms_provider_ops pkcs11_ops = {
     .free = pkcs11_free,
 };
 
+/* Wraps dek under kek with OpenSSL's RFC 5649 implementation, the reference for the token's output. */
+static bool openssl_kwp(const uint8_t kek[MASTER_KEY_LEN], const uint8_t dek[KMS_DEK_LEN], uint8_t out[KWP_LEN])
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int len = 0;
+    int tail = 0;
+    bool ok = ctx != NULL;
+
+    if (ok) {
+        EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+        ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_wrap_pad(), NULL, kek, NULL) == 1 &&
+             EVP_EncryptUpdate(ctx, out, &len, dek, KMS_DEK_LEN) == 1 && EVP_EncryptFinal_ex(ctx, out + len, &tail) == 1 &&
+             len + tail == KWP_LEN;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
 /*
- * Wraps and unwraps a random key, then checks that a changed context and a changed tag both fail. A module
- * that ignored the associated data or the tag would otherwise pass a round trip and bind nothing.
+ * Checks the token's CKM_AES_KEY_WRAP_PAD against RFC 5649 as OpenSSL implements it, with a known key in a
+ * session object. Tokens differ in what they implement under that mechanism number. Only true RFC 5649
+ * blobs can be opened by another implementation, which recovery without the token's vendor needs.
+ */
+static const char *kwp_known_answer(struct kms_pkcs11 *p11)
+{
+    static const uint8_t test_kek[MASTER_KEY_LEN] = {
+        0x5a, 0x01, 0x12, 0x23, 0x34, 0x45, 0x56, 0x67, 0x78, 0x89, 0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef,
+        0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5, 0x96, 0x87, 0x78, 0x69, 0x5a, 0x4b, 0x3c, 0x2d, 0x1e, 0x0f,
+    };
+    uint8_t dek[KMS_DEK_LEN];
+    uint8_t expected[KWP_LEN];
+    uint8_t got[KWP_LEN];
+    uint8_t out[KMS_DEK_LEN];
+    CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE;
+    const char *failure = NULL;
+    CK_RV rv;
+
+    if (RAND_bytes(dek, sizeof(dek)) != 1 || !openssl_kwp(test_kek, dek, expected)) {
+        return "OpenSSL could not compute the expected RFC 5649 output";
+    }
+    pthread_mutex_lock(&p11->lock);
+    rv = create_session_key(p11, test_kek, true, &kek);
+    if (rv != CKR_OK) {
+        failure = "the token refused a session key for the known-answer test";
+    } else if (kwp_wrap_locked(p11, kek, dek, got) != CKR_OK || CRYPTO_memcmp(got, expected, KWP_LEN) != 0) {
+        failure = "its CKM_AES_KEY_WRAP_PAD output differs from RFC 5649 as OpenSSL computes it";
+    } else if (kwp_unwrap_locked(p11, kek, expected, out) != CKR_OK || CRYPTO_memcmp(out, dek, KMS_DEK_LEN) != 0) {
+        failure = "it did not unwrap the RFC 5649 blob that OpenSSL made";
+    }
+    if (kek != CK_INVALID_HANDLE) {
+        (void)p11->fn->C_DestroyObject(p11->session, kek);
+    }
+    pthread_mutex_unlock(&p11->lock);
+    OPENSSL_cleanse(dek, sizeof(dek));
+    OPENSSL_cleanse(out, sizeof(out));
+    return failure;
+}
+
+/*
+ * Wraps and unwraps a random key, then checks that a changed blob fails and, with CKM_AES_GCM, that a
+ * changed context fails. A module that ignored the associated data or the tag would otherwise pass a round
+ * trip and bind nothing. CKM_AES_KEY_WRAP_PAD is first compared with OpenSSL's output for a known key.
  */
 static enum core_err self_test(struct kms_pkcs11 *p11, char *err, size_t err_cap)
 {
@@ -658,28 +855,35 @@ static enum core_err self_test(struct kms_pkcs11 *p11, char *err, size_t err_cap
     enum core_err rc;
 
     CORE_ENSURE(RAND_bytes(dek, sizeof(dek)) == 1, CORE_CRYPTO);
-    rc = pkcs11_wrap(&p11->base, NULL, dek, context, sizeof(context) - 1, blob, sizeof(blob), &blob_len, key_id,
-                     sizeof(key_id));
-    if (rc != CORE_OK) {
-        failure = "C_Encrypt with CKM_AES_GCM failed";
+    if (p11->use_kwp) {
+        failure = kwp_known_answer(p11);
+    }
+    rc = failure == NULL ? pkcs11_wrap(&p11->base, NULL, dek, context, sizeof(context) - 1, blob, sizeof(blob),
+                                       &blob_len, key_id, sizeof(key_id))
+                         : CORE_KMS;
+    if (failure != NULL) {
+        /* the known-answer test named what failed */
+    } else if (rc != CORE_OK) {
+        failure = "wrapping a test key failed";
     } else if (pkcs11_unwrap(&p11->base, key_id, blob, blob_len, context, sizeof(context) - 1, out, sizeof(out),
                              &out_len) != CORE_OK || CRYPTO_memcmp(dek, out, sizeof(dek)) != 0) {
-        failure = "C_Decrypt did not return the wrapped test key";
-    } else if (pkcs11_unwrap(&p11->base, key_id, blob, blob_len, other_context, sizeof(other_context) - 1, out,
-                             sizeof(out), &out_len) != CORE_CRYPTO) {
+        failure = "unwrapping did not return the wrapped test key";
+    } else if (!p11->use_kwp && pkcs11_unwrap(&p11->base, key_id, blob, blob_len, other_context,
+                                              sizeof(other_context) - 1, out, sizeof(out), &out_len) != CORE_CRYPTO) {
         failure = "C_Decrypt accepted a different associated data";
     } else {
-        blob[TAG_OFFSET] ^= 0x01;
+        blob[blob_len - 1] ^= 0x01;
         if (pkcs11_unwrap(&p11->base, key_id, blob, blob_len, context, sizeof(context) - 1, out, sizeof(out),
                           &out_len) != CORE_CRYPTO) {
-            failure = "C_Decrypt accepted a changed tag";
+            failure = "a changed blob was accepted";
         }
     }
     OPENSSL_cleanse(dek, sizeof(dek));
     OPENSSL_cleanse(out, sizeof(out));
     if (failure != NULL) {
-        set_err(err, err_cap, "self-test of CKM_AES_GCM with key '%s' on token '%s' failed: %s; the module's "
-                "log may say why", p11->current.label, p11->token_label, failure);
+        set_err(err, err_cap, "self-test of %s with key '%s' on token '%s' failed: %s; the module's log may say "
+                "why", p11->use_kwp ? "CKM_AES_KEY_WRAP_PAD" : "CKM_AES_GCM", p11->current.label,
+                p11->token_label, failure);
         return CORE_KMS;
     }
     return CORE_OK;
@@ -709,7 +913,7 @@ static enum core_err connect_token(struct kms_pkcs11 *p11, const struct kms_pkcs
     CORE_TRY(rc);
 
     CORE_TRY(find_key_object(p11, s->key_label, &p11->current.handle, err, err_cap));
-    CORE_TRY(check_key_attributes(p11, s->key_label, p11->current.handle, err, err_cap));
+    CORE_TRY(check_key_attributes(p11, s->key_label, p11->current.handle, p11->use_kwp, err, err_cap));
     memcpy(p11->current.label, s->key_label, strlen(s->key_label) + 1);
     return CORE_OK;
 }
@@ -734,6 +938,7 @@ enum core_err kms_pkcs11_load(const struct kms_pkcs11_settings *settings, struct
         goto out;
     }
     p11->base.ops = &pkcs11_ops;
+    p11->use_kwp = settings->mechanism != NULL && strcmp(settings->mechanism, MECHANISM_KWP) == 0;
     memcpy(p11->token_label, settings->token_label, strlen(settings->token_label) + 1);
     if (pthread_mutex_init(&p11->lock, NULL) != 0) {
         rc = CORE_NOMEM;
@@ -759,7 +964,8 @@ enum core_err kms_pkcs11_load(const struct kms_pkcs11_settings *settings, struct
     }
 
     core_log(CORE_LOG_NOTICE, "kms", "loaded PKCS#11 provider module=%s token=%s key_label=%s mechanism=%s",
-             settings->module_path, p11->token_label, p11->current.label, MECHANISM_AES_GCM);
+             settings->module_path, p11->token_label, p11->current.label,
+             p11->use_kwp ? MECHANISM_KWP : MECHANISM_AES_GCM);
     *out = &p11->base;
     p11 = NULL;
 

@@ -25,14 +25,16 @@ struct kms_pkcs11_settings {
     const char *pin_file; /* file with the user PIN; mode 0600 or stricter */
     const char *pin;      /* the user PIN itself */
     const char *key_label;   /* CKA_LABEL of the AES key */
-    const char *mechanism;   /* "aes-gcm" (the only value accepted today) or NULL for it */
+    const char *mechanism;   /* "aes-gcm" (NULL means it) or "aes-key-wrap-pad" */
 };
 
 /*
  * Loads the module, finds the token by label, logs in as the user, finds the key by label and checks that
- * it is an AES-256 secret key that is sensitive, not extractable and allowed to encrypt and decrypt. Then
- * it wraps and unwraps a random test key and checks that a wrong context fails, which proves that the
- * token applies the mechanism and its associated data. Sets *out to a provider that the caller frees with
+ * it is an AES-256 secret key that is sensitive, not extractable and allowed to encrypt and decrypt (wrap
+ * and unwrap for aes-key-wrap-pad). Then it wraps and unwraps a random test key and checks that a changed
+ * blob fails, and for aes-gcm that a wrong context fails, which proves that the token applies the
+ * mechanism and its associated data. For aes-key-wrap-pad it first compares the token's output for a
+ * known session key with RFC 5649 as OpenSSL computes it. Sets *out to a provider that the caller frees with
  * kms_provider_free. Several threads may call kms_wrap and kms_unwrap on it at once: a mutex serializes
  * the calls on its one session.
  *

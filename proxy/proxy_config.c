@@ -146,8 +146,9 @@ static const struct setting settings[SET_COUNT] = {
                               "CKA_LABEL of the AES-256 key on the token; it must be sensitive and not "
                               "extractable. New objects get s3seal-kms p11:<label>."},
     [SET_PKCS11_MECHANISM] = {"S3SEAL_PKCS11_MECHANISM", "kms", "pkcs11_mechanism", "aes-gcm",
-                              "Mechanism that wraps data keys on the token; aes-gcm (CKM_AES_GCM) is the only "
-                              "one supported."},
+                              "Mechanism that wraps data keys on the token: aes-gcm (CKM_AES_GCM, the key must "
+                              "encrypt and decrypt) or aes-key-wrap-pad (CKM_AES_KEY_WRAP_PAD, RFC 5649, the key "
+                              "must wrap and unwrap). Objects wrapped under either stay readable."},
     [SET_KEY_POLICY] = {"S3SEAL_KEY_POLICY", "kms", "key_policy", NULL,
                         "Comma-separated BUCKET/PREFIX=PROVIDER:KEY entries that choose the master key for new "
                         "objects, such as logs/=file:k2,finance/2026/=p11:kek-finance (BUCKET/ alone covers the "

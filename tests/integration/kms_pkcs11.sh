@@ -9,6 +9,8 @@
 # - an envelope copied from one object onto another makes GET fail;
 # - objects written with the key file provider stay readable after the move
 #   to pkcs11 while S3SEAL_KEY_FILE stays set, and not once it is removed;
+# - S3SEAL_PKCS11_MECHANISM=aes-key-wrap-pad round trips with RFC 5649 blobs
+#   and GCM objects stay readable;
 # - S3SEAL_KEY_POLICY sends one prefix to the key file's key, the rest to
 #   the token, and refuses at start-up a policy entry without a usable key;
 # - invalid PKCS#11 settings stop start-up with a message naming the setting.
@@ -26,6 +28,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PKCS11_MODULE=${S3SEAL_TEST_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 TOKEN_LABEL=s3seal-it
 KEY_LABEL=s3seal-kek
+WRAP_KEY_LABEL=s3seal-kek-wrap
 USER_PIN=4321
 SO_PIN=8765
 
@@ -61,6 +64,10 @@ make_token() {
         --keygen --key-type AES:32 --label "$KEY_LABEL" --sensitive --private --usage-decrypt \
         >"$dir/keygen.log" 2>&1 || { cat "$dir/keygen.log" >&2; fail "pkcs11-tool --keygen failed"; }
     grep -q 'never extractable' "$dir/keygen.log" || fail "the token key is extractable; see $dir/keygen.log"
+    # a second key that may only wrap and unwrap, for CKM_AES_KEY_WRAP_PAD
+    pkcs11-tool --module "$PKCS11_MODULE" --token-label "$TOKEN_LABEL" --login --pin "$USER_PIN" \
+        --keygen --key-type AES:32 --label "$WRAP_KEY_LABEL" --sensitive --private --usage-wrap \
+        >"$dir/keygen-wrap.log" 2>&1 || { cat "$dir/keygen-wrap.log" >&2; fail "pkcs11-tool --keygen failed"; }
 
     PIN_FILE=$dir/pin
     (umask 077 && printf '%s\n' "$USER_PIN" >"$PIN_FILE")
@@ -188,6 +195,27 @@ test_key_policy() {
     check_get "key policy: object under the token key reads back" "$file" elsewhere/by-token
 }
 
+# With S3SEAL_PKCS11_MECHANISM=aes-key-wrap-pad (RFC 5649 on the token):
+# round trip, a 41-byte blob of version 2, a swapped envelope that fails
+# (the envelope MAC binds the object, as the mechanism takes no associated
+# data), and GCM objects of the first key that stay readable.
+test_key_wrap_pad() {
+    local a=$WORK_DIR/kwp-a b=$WORK_DIR/kwp-b dek
+    make_file "$a" 71680
+    make_file "$b" 71680
+    put_object "$a" kwp-a
+    put_object "$b" kwp-b
+    check_get "key wrap pad: GET returns what PUT stored" "$a" kwp-a
+    check_equal "key wrap pad: backend s3seal-kms names the wrap key" "p11:$WRAP_KEY_LABEL" "$(backend_kms_id kwp-a)"
+    aws_backend s3api head-object --bucket "$BUCKET" --key kwp-a >"$WORK_DIR/kwp-head.json"
+    dek=$(json_field "$WORK_DIR/kwp-head.json" "(d.get('Metadata') or {}).get('s3seal-dek')")
+    check_equal "key wrap pad: the wrapped key is version 2 and 41 bytes" "02 41" \
+        "$("$PYTHON_BIN" -c 'import base64, sys; b = base64.b64decode(sys.argv[1]); print("%02x %d" % (b[0], len(b)))' "$dek")"
+    swap_envelope kwp-a kwp-b
+    check_get_fails "key wrap pad: GET fails with the envelope of another object" "$a" kwp-a
+    check_get "key wrap pad: GCM object of the first key still readable" "$WORK_DIR/plain-71680" p11-71680
+}
+
 # Runs "s3seal check-config" with the settings of lib.sh plus "$@" and
 # checks that it fails with a message that contains $1.
 check_config_fails() {
@@ -210,7 +238,7 @@ test_setting_messages() {
     check_config_fails "pkcs11 without a module is rejected" S3SEAL_PKCS11_MODULE \
         S3SEAL_KMS_PROVIDER=pkcs11 S3SEAL_PKCS11_TOKEN_LABEL=$TOKEN_LABEL S3SEAL_PKCS11_KEY_LABEL=$KEY_LABEL \
         S3SEAL_PKCS11_PIN_FILE="$PIN_FILE"
-    check_config_fails "an unknown provider is rejected" "expected file, pkcs11 or vault" S3SEAL_KMS_PROVIDER=nope
+    check_config_fails "an unknown provider is rejected" "expected file, pkcs11, vault, awskms or kmip" S3SEAL_KMS_PROVIDER=nope
     check_config_fails "a wrong PIN is reported" "the PIN is incorrect" $(pkcs11_env) \
         S3SEAL_PKCS11_PIN_FILE="$wrong_pin"
     check_config_fails "a missing key label is reported" "no AES secret key with label 'nope'" $(pkcs11_env) \
@@ -247,6 +275,12 @@ main() {
     test_round_trips
     test_envelope_swap
     check_get "legacy: key file object readable after the move to pkcs11" "$legacy" legacy
+    s3seal_stop
+
+    S3SEAL_START_ENV=("${pkcs11_settings[@]}" "S3SEAL_PKCS11_MECHANISM=aes-key-wrap-pad"
+        "S3SEAL_PKCS11_KEY_LABEL=$WRAP_KEY_LABEL")
+    s3seal_start
+    test_key_wrap_pad
     s3seal_stop
 
     file_kms_id=$(backend_kms_id legacy)

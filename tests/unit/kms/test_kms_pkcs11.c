@@ -42,6 +42,7 @@ static int failures;
 #define KEY_LABEL "kek1"
 #define KEY_LABEL_2 "kek2"
 #define KEY_LABEL_EXTRACTABLE "kek-extractable"
+#define KEY_LABEL_WRAP "kek-wrap"
 #define BLOB_LEN 61
 #define CONTEXT "bucket-1/photos/cat.jpg"
 #define LATENCY_CALLS 1000
@@ -126,23 +127,28 @@ static CK_SLOT_ID find_test_slot(CK_FUNCTION_LIST_PTR fn)
     return (CK_SLOT_ID)-1;
 }
 
-/* Generates an AES-256 token key; extractable keys are made not sensitive, as a careless setup would. */
+/*
+ * Generates an AES-256 token key; extractable keys are made not sensitive, as a careless setup would.
+ * Keys with the label KEY_LABEL_WRAP may wrap and unwrap in place of encrypt and decrypt.
+ */
 static bool generate_key(CK_FUNCTION_LIST_PTR fn, CK_SESSION_HANDLE session, const char *label, bool extractable)
 {
     CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
     CK_ULONG value_len = 32;
     CK_BBOOL yes = CK_TRUE;
-    CK_BBOOL no = CK_FALSE;
     CK_BBOOL sensitive = extractable ? CK_FALSE : CK_TRUE;
     CK_BBOOL extract = extractable ? CK_TRUE : CK_FALSE;
+    CK_BBOOL wraps = strcmp(label, KEY_LABEL_WRAP) == 0 ? CK_TRUE : CK_FALSE;
+    CK_BBOOL crypts = wraps == CK_TRUE ? CK_FALSE : CK_TRUE;
     CK_ATTRIBUTE tmpl[] = {
         {CKA_TOKEN, &yes, sizeof(yes)},
         {CKA_PRIVATE, &yes, sizeof(yes)},
         {CKA_LABEL, (void *)(uintptr_t)label, strlen(label)},
         {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
-        {CKA_ENCRYPT, &yes, sizeof(yes)},
-        {CKA_DECRYPT, &yes, sizeof(yes)},
-        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_ENCRYPT, &crypts, sizeof(crypts)},
+        {CKA_DECRYPT, &crypts, sizeof(crypts)},
+        {CKA_WRAP, &wraps, sizeof(wraps)},
+        {CKA_UNWRAP, &wraps, sizeof(wraps)},
         {CKA_SENSITIVE, &sensitive, sizeof(sensitive)},
         {CKA_EXTRACTABLE, &extract, sizeof(extract)},
     };
@@ -178,7 +184,7 @@ static bool generate_keys(void)
         fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &session) == CKR_OK) {
         ok = fn->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR)(uintptr_t)USER_PIN, strlen(USER_PIN)) == CKR_OK &&
              generate_key(fn, session, KEY_LABEL, false) && generate_key(fn, session, KEY_LABEL_2, false) &&
-             generate_key(fn, session, KEY_LABEL_EXTRACTABLE, true);
+             generate_key(fn, session, KEY_LABEL_EXTRACTABLE, true) && generate_key(fn, session, KEY_LABEL_WRAP, false);
         (void)fn->C_CloseSession(session);
     }
     (void)fn->C_Finalize(NULL);
@@ -398,7 +404,8 @@ static void test_other_setting_messages(void)
     struct kms_pkcs11_settings s = settings_for(KEY_LABEL);
     const char *token_parts[] = {"no PKCS#11 token with label 'no-such-token'", "S3SEAL_PKCS11_TOKEN_LABEL", NULL};
     const char *module_parts[] = {"cannot load S3SEAL_PKCS11_MODULE /nonexistent/libp11.so", NULL};
-    const char *mechanism_parts[] = {"invalid S3SEAL_PKCS11_MECHANISM 'aes-key-wrap-pad'", "aes-gcm", NULL};
+    const char *mechanism_parts[] = {"invalid S3SEAL_PKCS11_MECHANISM 'aes-cbc'", "aes-gcm or aes-key-wrap-pad", NULL};
+    const char *usage_parts[] = {"key 'kek1'", "not allowed to wrap and unwrap", "CKA_WRAP and CKA_UNWRAP", NULL};
 
     s.token_label = "no-such-token";
     expect_load_failure(&s, CORE_CONFIG, token_parts);
@@ -406,8 +413,64 @@ static void test_other_setting_messages(void)
     s.module_path = "/nonexistent/libp11.so";
     expect_load_failure(&s, CORE_CONFIG, module_parts);
     s = settings_for(KEY_LABEL);
-    s.mechanism = "aes-key-wrap-pad";
+    s.mechanism = "aes-cbc";
     expect_load_failure(&s, CORE_CONFIG, mechanism_parts);
+    s = settings_for(KEY_LABEL);
+    s.mechanism = "aes-key-wrap-pad";
+    expect_load_failure(&s, CORE_CONFIG, usage_parts);
+}
+
+/*
+ * CKM_AES_KEY_WRAP_PAD: loading runs the known-answer test against OpenSSL; blobs are RFC 5649 output of 40
+ * bytes after a version byte; a changed blob fails; and GCM blobs of another key stay readable.
+ */
+static void test_key_wrap_pad(void)
+{
+    struct kms_pkcs11_settings s = settings_for(KEY_LABEL_WRAP);
+    struct kms_pkcs11_settings gcm_settings = settings_for(KEY_LABEL);
+    struct kms_provider *p = NULL;
+    struct kms_provider *gcm = NULL;
+    uint8_t dek[KMS_DEK_LEN];
+    uint8_t out[KMS_DEK_LEN];
+    uint8_t wrapped[KMS_WRAPPED_MAX];
+    uint8_t gcm_blob[KMS_WRAPPED_MAX];
+    size_t wrapped_len = 0;
+    size_t gcm_len = 0;
+    char kms_id[KMS_KEY_ID_MAX];
+    char gcm_id[KMS_KEY_ID_MAX];
+    char err[512] = "";
+
+    s.mechanism = "aes-key-wrap-pad";
+    CHECK(kms_pkcs11_load(&s, &p, err, sizeof(err)) == CORE_OK);
+    CHECK(kms_pkcs11_load(&gcm_settings, &gcm, err, sizeof(err)) == CORE_OK);
+    if (p == NULL || gcm == NULL) {
+        fprintf(stderr, "load failed: %s\n", err);
+        kms_provider_free(p);
+        kms_provider_free(gcm);
+        return;
+    }
+    CHECK(RAND_bytes(dek, sizeof(dek)) == 1);
+    CHECK(kms_wrap(p, dek, (const uint8_t *)CONTEXT, strlen(CONTEXT), wrapped, sizeof(wrapped), &wrapped_len, kms_id,
+                   sizeof(kms_id)) == CORE_OK);
+    CHECK(strcmp(kms_id, "p11:" KEY_LABEL_WRAP) == 0);
+    CHECK(wrapped_len == 41);
+    CHECK(wrapped[0] == 0x02);
+    CHECK(kms_unwrap(p, kms_id, wrapped, wrapped_len, (const uint8_t *)CONTEXT, strlen(CONTEXT), out) == CORE_OK);
+    CHECK(memcmp(dek, out, sizeof(dek)) == 0);
+
+    wrapped[20] ^= 0x40;
+    CHECK(kms_unwrap(p, kms_id, wrapped, wrapped_len, (const uint8_t *)CONTEXT, strlen(CONTEXT), out) == CORE_CRYPTO);
+    wrapped[20] ^= 0x40;
+    CHECK(kms_unwrap(p, kms_id, wrapped, wrapped_len - 1, (const uint8_t *)CONTEXT, strlen(CONTEXT), out) ==
+          CORE_CRYPTO);
+
+    /* the blob version says which mechanism opens a blob, so a GCM object keeps opening */
+    CHECK(kms_wrap(gcm, dek, (const uint8_t *)CONTEXT, strlen(CONTEXT), gcm_blob, sizeof(gcm_blob), &gcm_len, gcm_id,
+                   sizeof(gcm_id)) == CORE_OK);
+    CHECK(kms_unwrap(p, gcm_id, gcm_blob, gcm_len, (const uint8_t *)CONTEXT, strlen(CONTEXT), out) == CORE_OK);
+    CHECK(memcmp(dek, out, sizeof(dek)) == 0);
+    kms_provider_free(p);
+    kms_provider_free(gcm);
 }
 
 /* A blob wrapped under an earlier key label still unwraps after S3SEAL_PKCS11_KEY_LABEL changes. */
@@ -639,6 +702,7 @@ int main(void)
     test_missing_key_label_message();
     test_extractable_key_rejected();
     test_other_setting_messages();
+    test_key_wrap_pad();
     test_key_label_change();
     test_registry_with_key_file();
     test_threads_share_provider();
