@@ -4,7 +4,10 @@
 # default transfer settings (a multipart upload of 8 MiB parts). Then
 # fetches each stored object and its metadata straight from the backend with
 # the backend credentials, and checks that "s3seal decrypt" with only the
-# key file restores the original bytes. It also checks "s3seal inspect", and
+# key file restores the original bytes, and so does
+# tests/vectors/decrypt_vectors.py, written from docs/FORMAT.md and
+# docs/KEYS.md with Debian's python3-cryptography. It also checks
+# "s3seal inspect", and
 # that a flipped byte, a wrong object key and "--out -" without
 # --allow-partial fail without leaving an output file. Last, an object
 # written with S3SEAL_KMS_CONTEXT=sha256 names the hashed-context key
@@ -165,6 +168,21 @@ with open(p, "r+b") as f:
     check_decrypt_fails "decrypt $key under another object key" "$status" "$out"
 }
 
+# Decrypts key $1 with tests/vectors/decrypt_vectors.py, an implementation of
+# docs/FORMAT.md and docs/KEYS.md in Python that shares no code with s3seal.
+check_independent_decrypt() {
+    local key=$1 out=$WORK_DIR/$1.independent rc=0
+    /usr/bin/python3 "$REPO_ROOT/tests/vectors/decrypt_vectors.py" object "$S3SEAL_KEY_FILE" "$BUCKET" "$key" \
+        "$WORK_DIR/$key.head.json" "$WORK_DIR/$key.stored" "$out" >"$WORK_DIR/independent.out" 2>&1 || rc=$?
+    if ((rc == 0)) && cmp -s "$WORK_DIR/$key.plain" "$out"; then
+        pass "$key: the Python decryptor written from the docs restores the original"
+    else
+        flunk "$key: the Python decryptor written from the docs restores the original" \
+            "exit $rc: $(one_line "$WORK_DIR/independent.out")"
+    fi
+    rm -f "$out"
+}
+
 # Checks that --out - is a usage error without --allow-partial and decrypts with it.
 check_stdout_output() {
     local key=$1 status=0
@@ -220,10 +238,12 @@ main() {
 
     if upload single.bin "$SINGLE_SIZE" put && fetch_from_backend single.bin; then
         check_recovery single.bin "single stream"
+        check_independent_decrypt single.bin
         check_stdout_output single.bin
     fi
     if upload multipart.bin "$MULTIPART_SIZE" cp && fetch_from_backend multipart.bin; then
         check_recovery multipart.bin multipart
+        check_independent_decrypt multipart.bin
     fi
     check_hashed_context
 

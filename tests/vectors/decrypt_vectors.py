@@ -5,6 +5,11 @@
 It shares no code with crypto/: key derivation, chunk parsing, AES-256-GCM and
 the envelope MAC use Debian's python3-cryptography package.
 Usage: /usr/bin/python3 decrypt_vectors.py PATH/format-v1.json
+       /usr/bin/python3 decrypt_vectors.py object KEY_FILE BUCKET KEY HEAD_JSON STORED OUT
+The second form decrypts one object copied straight from the backend, with the
+data key unwrapped from the key file as docs/KEYS.md describes ("file"
+provider), and writes the plaintext to OUT. HEAD_JSON is the output of
+"aws s3api head-object" for the object.
 """
 
 import base64
@@ -413,7 +418,64 @@ def check_parser_rejects_malformed(check, metadata, dek, bucket, key):
                                   "%s=%r" % (field, value))
 
 
+def read_key_file(path):
+    """Return {key id: 32-byte key} from a key file (docs/KEYS.md, "Format")."""
+    keys = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if len(fields) != 3 or fields[0] != "s3seal-key-v1":
+                raise FormatError("malformed key file line")
+            keys[fields[1]] = strict_b64(fields[2], 32, 32)
+    return keys
+
+
+def unwrap_file_dek(keys, kms, wrapped, context):
+    """Unwrap a "file" provider blob (docs/KEYS.md, "Wrapped DEK format")."""
+    if not kms.startswith("file:") or kms[5:] not in keys:
+        raise FormatError("no key file key for KMS id %r" % kms)
+    if len(wrapped) != 77 or wrapped[0] != 1:
+        raise FormatError("wrapped key of %d bytes or version %d" % (len(wrapped), wrapped[0]))
+    iv, gcm_nonce, sealed = wrapped[1:17], wrapped[17:29], wrapped[29:]
+    mac = HMAC(keys[kms[5:]], hashes.SHA256())
+    mac.update(iv)
+    try:
+        return AESGCM(mac.finalize()).decrypt(gcm_nonce, sealed, context)
+    except InvalidTag:
+        raise FormatError("the data key does not unwrap") from None
+
+
+def decrypt_object(argv):
+    key_file, bucket, key, head_json, stored_path, out_path = argv
+    with open(head_json, encoding="utf-8") as f:
+        head = json.load(f)
+    metadata = {META + name.lower(): value for name, value in head.get("Metadata", {}).items()}
+    with open(stored_path, "rb") as f:
+        stored = f.read()
+    bucket_b, key_b = bucket.encode(), key.encode()
+
+    kms, wrapped, _, _, plain_len = parse_envelope(metadata)
+    dek = unwrap_file_dek(read_key_file(key_file), kms.decode("ascii"), wrapped, wrap_context(bucket_b, key_b))
+    plain_len = verify_envelope(metadata, dek, bucket_b, key_b)
+    if plain_len is None:
+        plain = decrypt_multipart(dek, stored)
+    else:
+        plain = decrypt_stream(dek, 0, plain_len, stored)
+    with open(out_path, "wb") as f:
+        f.write(plain)
+    print("decrypted %d stored bytes into %d plaintext bytes" % (len(stored), len(plain)))
+    return 0
+
+
 def main(argv):
+    if len(argv) == 8 and argv[1] == "object":
+        try:
+            return decrypt_object(argv[2:])
+        except FormatError as e:
+            print("decrypt failed: %s" % e, file=sys.stderr)
+            return 1
     if len(argv) != 2:
         print("usage: %s PATH/format-v1.json" % argv[0], file=sys.stderr)
         return 2
