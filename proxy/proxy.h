@@ -62,6 +62,7 @@ struct proxy_worker {
     struct evconnlistener *listener;
     const struct proxy_config *cfg; /* borrowed; outlives the worker */
     SSL_CTX *tls;                   /* borrowed; NULL when the listener is plain HTTP */
+    SSL_CTX *backend_tls;           /* borrowed; client context for an https:// backend, else NULL */
     struct kms_provider *kms;       /* borrowed; shared by all workers */
     struct proxy_upstream *idle;    /* owned list of idle keep-alive backend connections */
     struct sockaddr_storage backend_addr; /* resolved once at start-up */
@@ -409,6 +410,32 @@ void proxy_upstream_resume_reading(struct proxy_upstream *up);
 /* Parses the response that waited for its data key (paused_for_key) and reads from the backend again. */
 void proxy_upstream_continue(struct proxy_upstream *up);
 void proxy_upstream_drop_pool(struct proxy_worker *w);
+
+/* proxy_upstream_tls.c */
+/*
+ * Builds the client TLS context for an https:// backend: TLS 1.2 or newer, and
+ * certificate verification against S3SEAL_BACKEND_CA_FILE or the system store
+ * unless S3SEAL_BACKEND_TLS_INSECURE is on, which it logs as a warning. Returns
+ * CORE_CONFIG, after logging why, when the CA certificates cannot be loaded.
+ * The caller owns *out.
+ */
+enum core_err proxy_upstream_tls_new(const struct proxy_config *cfg, SSL_CTX **out) CORE_WARN_UNUSED;
+/*
+ * Makes an unconnected OpenSSL bufferevent on w's loop for a backend
+ * connection, with SNI and the host name or IP address check of the backend
+ * URL. The caller owns *out; freeing it closes the socket and frees the SSL.
+ */
+enum core_err proxy_upstream_tls_bev(struct proxy_worker *w, struct bufferevent **out) CORE_WARN_UNUSED;
+/* Returns a client SSL for the backend with SNI and the name check set, or NULL; the caller frees it. */
+SSL *proxy_upstream_tls_ssl(const struct proxy_worker *w);
+/*
+ * Writes why the TLS connection of bev failed, the certificate verification
+ * error first. Returns false when OpenSSL reported nothing, so the failure was
+ * below TLS (a refused or reset TCP connection).
+ */
+bool proxy_upstream_tls_describe(struct bufferevent *bev, char *out, size_t cap);
+/* Logs the protocol and cipher of a finished handshake at debug level. */
+void proxy_upstream_tls_log_connected(const struct proxy_worker *w, struct bufferevent *bev);
 
 /* proxy_part.c */
 enum core_err proxy_part_head(struct proxy_request *req, struct proxy_upstream *up, const struct crypto_envelope *env,

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "core/core_log.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_metrics.h"
@@ -143,10 +146,90 @@ static int connect_backend(const struct proxy_worker *w, int64_t deadline_ms, ch
     return fd;
 }
 
+/* Runs one step of a non-blocking TLS call, waiting for the socket as OpenSSL asks; false past the deadline. */
+static bool tls_wait(SSL *ssl, int fd, int rc, int64_t deadline_ms)
+{
+    int error = SSL_get_error(ssl, rc);
+
+    if (error == SSL_ERROR_WANT_READ) {
+        return wait_fd(fd, POLLIN, deadline_ms);
+    }
+    if (error == SSL_ERROR_WANT_WRITE) {
+        return wait_fd(fd, POLLOUT, deadline_ms);
+    }
+    return false;
+}
+
 /*
- * Checks that the backend answers HTTP: an unsigned HEAD / gets a status line back. Any status counts,
- * because S3 answers an unsigned request with 403 and that still proves it serves requests.
- * NOTE: the check speaks plain HTTP, as the backend connections of this build do.
+ * Sends request and reads the first bytes of the answer over TLS, with the certificate checks of the
+ * backend connections. Returns the bytes read, or -1 with reason set.
+ */
+static ssize_t tls_exchange(const struct proxy_worker *w, int fd, const char *request, size_t len, char *response,
+                            size_t want, int64_t deadline_ms, char *reason, size_t cap)
+{
+    SSL *ssl = proxy_upstream_tls_ssl(w);
+    size_t got = 0;
+    int rc;
+
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        snprintf(reason, cap, "cannot set up TLS for the backend check");
+        return -1;
+    }
+    while ((rc = SSL_connect(ssl)) != 1) {
+        if (!tls_wait(ssl, fd, rc, deadline_ms)) {
+            snprintf(reason, cap, "TLS handshake with the backend %s:%s failed: %s", w->cfg->backend_host,
+                     w->cfg->backend_port, X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+            SSL_free(ssl);
+            return -1;
+        }
+    }
+    while ((rc = SSL_write(ssl, request, (int)len)) <= 0) {
+        if (!tls_wait(ssl, fd, rc, deadline_ms)) {
+            snprintf(reason, cap, "cannot send the check request to the backend %s:%s", w->cfg->backend_host,
+                     w->cfg->backend_port);
+            SSL_free(ssl);
+            return -1;
+        }
+    }
+    while (got < want) {
+        rc = SSL_read(ssl, response + got, (int)(want - got));
+        if (rc > 0) {
+            got += (size_t)rc;
+        } else if (!tls_wait(ssl, fd, rc, deadline_ms)) {
+            break;
+        }
+    }
+    SSL_free(ssl);
+    return (ssize_t)got;
+}
+
+/* Sends request and reads the first bytes of the answer over plain TCP; returns the bytes read or -1. */
+static ssize_t plain_exchange(const struct proxy_worker *w, int fd, const char *request, size_t len, char *response,
+                              size_t want, int64_t deadline_ms, char *reason, size_t cap)
+{
+    size_t got = 0;
+
+    if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        snprintf(reason, cap, "cannot send the check request to the backend %s:%s", w->cfg->backend_host,
+                 w->cfg->backend_port);
+        return -1;
+    }
+    while (got < want && wait_fd(fd, POLLIN, deadline_ms)) {
+        ssize_t r = recv(fd, response + got, want - got, 0);
+
+        if (r <= 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/*
+ * Checks that the backend answers HTTP, over TLS for an https:// backend: an unsigned HEAD / gets a status
+ * line back. Any status counts, because S3 answers an unsigned request with 403 and that still proves it
+ * serves requests.
  */
 static bool backend_answers(const struct proxy_admin_http *a, char *reason, size_t cap)
 {
@@ -154,7 +237,7 @@ static bool backend_answers(const struct proxy_admin_http *a, char *reason, size
     int64_t deadline = monotonic_ms() + PROXY_ADMIN_BACKEND_TIMEOUT_MS;
     char request[512];
     char response[16] = {0};
-    size_t got = 0;
+    ssize_t got = 0;
     int n;
     int fd = connect_backend(w, deadline, reason, cap);
 
@@ -163,21 +246,17 @@ static bool backend_answers(const struct proxy_admin_http *a, char *reason, size
     }
     n = snprintf(request, sizeof(request), "HEAD / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
                  a->cfg->backend_host_header);
-    if (n <= 0 || (size_t)n >= sizeof(request) || send(fd, request, (size_t)n, MSG_NOSIGNAL) != n) {
-        snprintf(reason, cap, "cannot send the check request to the backend %s:%s", w->cfg->backend_host,
-                 w->cfg->backend_port);
+    if (n <= 0 || (size_t)n >= sizeof(request)) {
+        snprintf(reason, cap, "the backend host name is too long for the check request");
         close(fd);
         return false;
     }
-    while (got < 12 && wait_fd(fd, POLLIN, deadline)) {
-        ssize_t r = recv(fd, response + got, 12 - got, 0);
-
-        if (r <= 0) {
-            break;
-        }
-        got += (size_t)r;
-    }
+    got = w->backend_tls != NULL ? tls_exchange(w, fd, request, (size_t)n, response, 12, deadline, reason, cap)
+                                 : plain_exchange(w, fd, request, (size_t)n, response, 12, deadline, reason, cap);
     close(fd);
+    if (got < 0) {
+        return false;
+    }
     if (got < 12 || strncmp(response, "HTTP/1.", 7) != 0) {
         snprintf(reason, cap, "the backend %s:%s sent no HTTP status line within %d ms", w->cfg->backend_host,
                  w->cfg->backend_port, PROXY_ADMIN_BACKEND_TIMEOUT_MS);

@@ -336,16 +336,37 @@ static void set_method(CURL *curl, const struct proxy_backend_request *req)
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 }
 
+/* Applies the backend TLS settings the event-loop connections use (proxy_upstream_tls.c); TLS 1.2 or newer. */
+static void set_tls(CURL *curl, const struct proxy_config *cfg)
+{
+    if (!cfg->backend_tls) {
+        return;
+    }
+    curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (cfg->backend_tls_insecure) {
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+        return;
+    }
+    if (cfg->backend_ca_file != NULL) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->backend_ca_file);
+    }
+}
+
 static enum core_err perform(struct proxy_backend *b, const struct proxy_backend_request *req, const char *url,
                              struct curl_slist *headers, struct proxy_backend_response *resp)
 {
     CURL *curl = b->curl;
     struct capture capture = {.resp = resp};
+    char detail[CURL_ERROR_SIZE] = "";
     CURLcode rc;
 
     curl_easy_reset(curl);
+    /* names the cause, such as the certificate verification error, where curl_easy_strerror gives only the class */
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
     curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, b->cfg->backend_tls ? "https" : "http");
+    set_tls(curl, b->cfg);
     /* the backend URL is the only host ever contacted: no proxy from the environment, no redirects */
     curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
@@ -370,7 +391,8 @@ static enum core_err perform(struct proxy_backend *b, const struct proxy_backend
         return CORE_TOO_LARGE;
     }
     if (rc != CURLE_OK) {
-        snprintf(resp->error, sizeof(resp->error), "%s %s failed: %s", req->method, url, curl_easy_strerror(rc));
+        snprintf(resp->error, sizeof(resp->error), "%s %s failed: %s", req->method, url,
+                 detail[0] != '\0' ? detail : curl_easy_strerror(rc));
         return CORE_UPSTREAM;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -407,7 +429,8 @@ enum core_err proxy_backend_send(struct proxy_backend *b, const struct proxy_bac
     if (err == CORE_OK) {
         err = build_header_list(req, amz_date, payload_hash, authorization, &headers);
     }
-    if (err == CORE_OK && asprintf(&url, "http://%s%s%s%s", b->cfg->backend_host_header, path,
+    if (err == CORE_OK && asprintf(&url, "%s://%s%s%s%s", b->cfg->backend_tls ? "https" : "http",
+                                   b->cfg->backend_host_header, path,
                                    query_len > 0 ? "?" : "", query) < 0) {
         url = NULL;
         err = CORE_NOMEM;

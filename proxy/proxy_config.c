@@ -20,6 +20,8 @@ enum setting_id {
     SET_LISTEN = 0,
     SET_WORKERS,
     SET_BACKEND_URL,
+    SET_BACKEND_CA_FILE,
+    SET_BACKEND_TLS_INSECURE,
     SET_BACKEND_REGION,
     SET_BACKEND_ACCESS_KEY_ID,
     SET_BACKEND_SECRET_ACCESS_KEY,
@@ -95,7 +97,16 @@ static const struct setting settings[SET_COUNT] = {
     [SET_WORKERS] = {"S3SEAL_WORKERS", "server", "workers", NULL,
                      "Number of worker threads, each with its own event loop (default: one per CPU)."},
     [SET_BACKEND_URL] = {"S3SEAL_BACKEND_URL", "backend", "url", NULL,
-                         "Required. Base URL of the S3 backend, for example http://127.0.0.1:9000."},
+                         "Required. Base URL of the S3 backend, for example http://127.0.0.1:9000 or "
+                         "https://s3.example.com. An https:// URL uses TLS 1.2 or newer and verifies the "
+                         "backend's certificate and host name."},
+    [SET_BACKEND_CA_FILE] = {"S3SEAL_BACKEND_CA_FILE", "backend", "ca_file", NULL,
+                             "PEM file of the CA certificates that an https:// backend's certificate must chain "
+                             "to (default: the system CA store)."},
+    [SET_BACKEND_TLS_INSECURE] = {"S3SEAL_BACKEND_TLS_INSECURE", "backend", "tls_insecure", "false",
+                                  "true turns off the certificate and host name checks of an https:// "
+                                  "backend. UNSAFE: anyone on the network path can then pose as the backend and "
+                                  "read and change its traffic. For tests only."},
     [SET_BACKEND_REGION] = {"S3SEAL_BACKEND_REGION", "backend", "region", "us-east-1",
                             "Region that requests to the backend are signed for."},
     [SET_BACKEND_ACCESS_KEY_ID] = {"S3SEAL_BACKEND_ACCESS_KEY_ID", "backend", "access_key_id", NULL,
@@ -397,42 +408,75 @@ static enum core_err parse_backend_url(struct proxy_config *cfg, const char *url
                                        const char *origin)
 {
     const char *authority;
+    const char *default_port;
     size_t authority_len;
     char *hostport;
     enum core_err rc;
 
     if (strncasecmp(url, "https://", 8) == 0) {
-        /* TODO: TLS to the backend is not implemented yet; https URLs are rejected at start-up. */
-        snprintf(err, err_cap, "%s: https backends are not supported yet; use an http:// URL on a trusted network",
-                 origin);
+        cfg->backend_tls = true;
+        authority = url + 8;
+        default_port = "443";
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        authority = url + 7;
+        default_port = "80";
+    } else {
+        snprintf(err, err_cap, "%s: invalid backend URL '%s'; expected http://HOST[:PORT] or https://HOST[:PORT]",
+                 origin, url);
         return CORE_CONFIG;
     }
-    if (strncasecmp(url, "http://", 7) != 0) {
-        snprintf(err, err_cap, "%s: invalid backend URL '%s'; expected http://HOST:PORT", origin, url);
-        return CORE_CONFIG;
-    }
-    authority = url + 7;
     authority_len = strcspn(authority, "/");
     if (authority[authority_len] == '/' && authority[authority_len + 1] != '\0') {
-        snprintf(err, err_cap, "%s: backend URL '%s' has a path; give only http://HOST:PORT", origin, url);
+        snprintf(err, err_cap, "%s: backend URL '%s' has a path; give only the scheme, HOST and PORT", origin, url);
         return CORE_CONFIG;
     }
     cfg->backend_host_header = strndup(authority, authority_len);
+    if (cfg->backend_host_header == NULL) {
+        return CORE_NOMEM;
+    }
 
-    /* without a port the URL means port 80, which is also what the Host header then omits */
+    /* without a port the URL means the scheme's port, which is also what the Host header then omits */
     if (strchr(cfg->backend_host_header, ':') == NULL || cfg->backend_host_header[authority_len - 1] == ']') {
-        if (asprintf(&hostport, "%s:80", cfg->backend_host_header) < 0) {
+        if (asprintf(&hostport, "%s:%s", cfg->backend_host_header, default_port) < 0) {
             return CORE_NOMEM;
         }
     } else {
         hostport = strdup(cfg->backend_host_header);
     }
-    rc = parse_host_port(hostport, &cfg->backend_host, &cfg->backend_port);
+    rc = hostport != NULL ? parse_host_port(hostport, &cfg->backend_host, &cfg->backend_port) : CORE_NOMEM;
     free(hostport);
-    if (rc != CORE_OK) {
-        snprintf(err, err_cap, "%s: invalid backend URL '%s'; expected http://HOST:PORT", origin, url);
+    if (rc == CORE_CONFIG) {
+        snprintf(err, err_cap, "%s: invalid backend URL '%s'; expected http://HOST[:PORT] or https://HOST[:PORT]",
+                 origin, url);
     }
     return rc;
+}
+
+/* Parses the TLS settings of an https:// backend. An http:// backend rejects them, because they would do nothing. */
+static enum core_err apply_backend_tls(struct proxy_config *cfg, const struct raw_config *raw, char *err,
+                                       size_t err_cap)
+{
+    const char *insecure = raw->values[SET_BACKEND_TLS_INSECURE];
+
+    if (strcmp(insecure, "true") == 0) {
+        cfg->backend_tls_insecure = true;
+    } else if (strcmp(insecure, "false") != 0) {
+        snprintf(err, err_cap, "%s: invalid value '%s'; expected true or false", raw->origin[SET_BACKEND_TLS_INSECURE],
+                 insecure);
+        return CORE_CONFIG;
+    }
+    if (!cfg->backend_tls && (cfg->backend_tls_insecure || raw->values[SET_BACKEND_CA_FILE] != NULL)) {
+        snprintf(err, err_cap, "S3SEAL_BACKEND_CA_FILE and S3SEAL_BACKEND_TLS_INSECURE apply only to an https:// "
+                 "S3SEAL_BACKEND_URL; remove them or use https://");
+        return CORE_CONFIG;
+    }
+    if (raw->values[SET_BACKEND_CA_FILE] != NULL) {
+        cfg->backend_ca_file = strdup(raw->values[SET_BACKEND_CA_FILE]);
+        if (cfg->backend_ca_file == NULL) {
+            return CORE_NOMEM;
+        }
+    }
+    return CORE_OK;
 }
 
 static enum core_err parse_positive(const char *value, int max, int *out)
@@ -602,6 +646,7 @@ static enum core_err apply_backend(struct proxy_config *cfg, const struct raw_co
     CORE_TRY(require(raw, SET_BACKEND_ACCESS_KEY_ID, err, err_cap));
     CORE_TRY(require(raw, SET_BACKEND_SECRET_ACCESS_KEY, err, err_cap));
     CORE_TRY(parse_backend_url(cfg, raw->values[SET_BACKEND_URL], err, err_cap, raw->origin[SET_BACKEND_URL]));
+    CORE_TRY(apply_backend_tls(cfg, raw, err, err_cap));
 
     cfg->backend_region = strdup(raw->values[SET_BACKEND_REGION]);
     cfg->backend_access_key_id = strdup(raw->values[SET_BACKEND_ACCESS_KEY_ID]);
@@ -1054,6 +1099,7 @@ void proxy_config_free(struct proxy_config *cfg)
     free(cfg->backend_host);
     free(cfg->backend_port);
     free(cfg->backend_host_header);
+    free(cfg->backend_ca_file);
     free(cfg->backend_region);
     free(cfg->backend_access_key_id);
     free_secret(cfg->backend_secret_access_key);

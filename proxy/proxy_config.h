@@ -33,6 +33,9 @@ struct proxy_config {
     char *backend_host; /* owned; host part of S3SEAL_BACKEND_URL */
     char *backend_port; /* owned */
     char *backend_host_header; /* owned; "host" or "host:port" exactly as signed */
+    bool backend_tls;          /* S3SEAL_BACKEND_URL is https:// */
+    char *backend_ca_file;     /* owned; CA certificates for the backend, NULL for the system store */
+    bool backend_tls_insecure; /* the backend's certificate is not verified, which is for tests only */
     char *backend_region;
     char *backend_access_key_id;
     char *backend_secret_access_key; /* owned; never logged */

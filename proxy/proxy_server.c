@@ -230,6 +230,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     struct proxy_admin_http *admin = NULL;
     char keys_err[256];
     SSL_CTX *tls = NULL;
+    SSL_CTX *backend_tls = NULL; /* client context for an https:// backend */
     int started = 0;
     sigset_t set;
     enum core_err err = CORE_OK;
@@ -250,6 +251,10 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     if (cfg->tls_cert_file != NULL) {
         CORE_TRY(tls_context_new(cfg, &tls));
     }
+    if (cfg->backend_tls && proxy_upstream_tls_new(cfg, &backend_tls) != CORE_OK) {
+        SSL_CTX_free(tls);
+        return CORE_CONFIG;
+    }
 
     workers = calloc((size_t)cfg->workers, sizeof(*workers));
     err = workers != NULL ? proxy_keys_start(cfg, kms, &keys, keys_err, sizeof(keys_err)) : CORE_NOMEM;
@@ -257,6 +262,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         core_log(CORE_LOG_ERROR, "proxy", "%s", workers != NULL ? keys_err : "out of memory for the workers");
         free(workers);
         SSL_CTX_free(tls);
+        SSL_CTX_free(backend_tls);
         return err;
     }
     for (int i = 0; i < cfg->workers; i++) {
@@ -268,6 +274,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
         err = worker_init(&workers[i], i, cfg, kms, keys, &listen_addr, listen_len, &backend_addr, backend_len);
         workers[i].tls = tls;
+        workers[i].backend_tls = backend_tls;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
@@ -282,9 +289,9 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         err = proxy_admin_http_start(cfg, workers, cfg->workers, keys, &admin);
     }
     if (err == CORE_OK) {
-        core_log(CORE_LOG_NOTICE, "proxy", "listening on %s:%s (%s) with %d workers; backend %s:%s",
+        core_log(CORE_LOG_NOTICE, "proxy", "listening on %s:%s (%s) with %d workers; backend %s://%s:%s",
                  cfg->listen_host, cfg->listen_port, tls != NULL ? "https" : "http", cfg->workers,
-                 cfg->backend_host, cfg->backend_port);
+                 cfg->backend_tls ? "https" : "http", cfg->backend_host, cfg->backend_port);
         wait_for_signal();
     }
 
@@ -301,5 +308,6 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     }
     free(workers);
     SSL_CTX_free(tls);
+    SSL_CTX_free(backend_tls);
     return err;
 }

@@ -7,6 +7,7 @@
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -378,12 +379,28 @@ static void on_eof(struct proxy_upstream *up)
     fail_request(up, S3_ERR_UPSTREAM_UNAVAILABLE, PROXY_UPSTREAM_ERR_CLOSED, "backend closed the connection early");
 }
 
+/* Ends the request of a connection whose TLS handshake or TLS record layer failed, naming the OpenSSL reason. */
+static void fail_tls(struct proxy_upstream *up, const char *reason)
+{
+    char why[768];
+
+    snprintf(why, sizeof(why), "%s with the backend %s:%s: %s",
+             up->connected ? "TLS connection failed" : "TLS handshake failed", up->worker->cfg->backend_host,
+             up->worker->cfg->backend_port, reason);
+    fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, up->connected ? PROXY_UPSTREAM_ERR_CLOSED : PROXY_UPSTREAM_ERR_CONNECT,
+                 why);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct proxy_upstream *up = arg;
+    char reason[512];
 
     if (what & BEV_EVENT_CONNECTED) {
         up->connected = true;
+        if (up->worker->backend_tls != NULL) {
+            proxy_upstream_tls_log_connected(up->worker, bev);
+        }
         return;
     }
     if (up->req == NULL) {
@@ -401,6 +418,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, PROXY_UPSTREAM_ERR_TIMEOUT, "backend timed out");
+        return;
+    }
+    if (up->worker->backend_tls != NULL && proxy_upstream_tls_describe(bev, reason, sizeof(reason))) {
+        fail_tls(up, reason);
         return;
     }
     fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, up->connected ? PROXY_UPSTREAM_ERR_CLOSED : PROXY_UPSTREAM_ERR_CONNECT,
@@ -430,11 +451,22 @@ static enum core_err connect_new(struct proxy_worker *w, struct proxy_upstream *
         return CORE_NOMEM;
     }
     up->worker = w;
-    up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (w->backend_tls != NULL) {
+        if (proxy_upstream_tls_bev(w, &up->bev) != CORE_OK) {
+            free(up);
+            return CORE_NOMEM;
+        }
+    } else {
+        up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (up->bev == NULL) {
         free(up);
         return CORE_NOMEM;
     }
+    /*
+     * NOTE: the address was resolved once at start-up. Resolving per connection would need an evdns_base
+     * per worker and bufferevent_socket_connect_hostname, which this path does not have yet.
+     */
     if (bufferevent_socket_connect(up->bev, (struct sockaddr *)&w->backend_addr, w->backend_addr_len) != 0) {
         core_log_errno(CORE_LOG_ERROR, "proxy", "cannot connect to the backend %s:%s", w->cfg->backend_host,
                        w->cfg->backend_port);

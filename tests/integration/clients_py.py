@@ -63,6 +63,11 @@ def proxy_client():
     )
 
 
+def backend_verify():
+    """Return the CA file for an https:// backend (S3SEAL_TEST_CA_FILE in lib.sh), or None for the default store."""
+    return os.environ.get("BACKEND_CA_FILE") or None
+
+
 def backend_client():
     return boto3.client(
         "s3",
@@ -70,6 +75,7 @@ def backend_client():
         aws_access_key_id=os.environ["BACKEND_ACCESS_KEY"],
         aws_secret_access_key=os.environ["BACKEND_SECRET_KEY"],
         region_name=os.environ["REGION"],
+        verify=backend_verify(),
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
                       request_checksum_calculation="when_required",
                       response_checksum_validation="when_required",

@@ -6,9 +6,15 @@
 # Environment read here:
 #   S3SEAL_BIN            s3seal binary; a relative path is taken from the
 #                         repository root (build/s3seal)
-#   S3SEAL_TEST_ENDPOINT  use this S3 backend instead of starting Ceph RGW,
-#                         with S3SEAL_TEST_ACCESS_KEY, S3SEAL_TEST_SECRET_KEY
-#                         and S3SEAL_TEST_REGION (us-east-1)
+#   S3SEAL_TEST_ENDPOINT  use this S3 backend (http:// or https://) instead
+#                         of starting Ceph RGW, with S3SEAL_TEST_ACCESS_KEY,
+#                         S3SEAL_TEST_SECRET_KEY and S3SEAL_TEST_REGION
+#                         (us-east-1)
+#   S3SEAL_TEST_CA_FILE   PEM CA file that an https:// S3SEAL_TEST_ENDPOINT's
+#                         certificate chains to, such as a MinIO's private
+#                         CA (default: the system CA store). s3seal gets it
+#                         as S3SEAL_BACKEND_CA_FILE and aws-cli and boto3
+#                         use it to read the backend directly.
 #   S3SEAL_TEST_PORT      s3seal listen port (a free port picked at start)
 #   S3SEAL_START_TIMEOUT  seconds to wait for s3seal's port (15)
 #   S3SEAL_TEST_KEEP      1 keeps the work folder, RGW data and logs
@@ -37,6 +43,7 @@ S3SEAL_EXIT_STATUS=""
 PROXY_ENDPOINT=""
 BACKEND_KIND=""
 BACKEND_ENDPOINT=""
+BACKEND_CA_FILE="" # CA file for an https:// BACKEND_ENDPOINT; empty for the system store
 BACKEND_ACCESS_KEY=""
 BACKEND_SECRET_KEY=""
 REGION=""
@@ -123,8 +130,17 @@ backend_start() {
     if [[ -n ${S3SEAL_TEST_ENDPOINT:-} ]]; then
         [[ -n ${S3SEAL_TEST_ACCESS_KEY:-} ]] || fail "S3SEAL_TEST_ENDPOINT is set but S3SEAL_TEST_ACCESS_KEY is not"
         [[ -n ${S3SEAL_TEST_SECRET_KEY:-} ]] || fail "S3SEAL_TEST_ENDPOINT is set but S3SEAL_TEST_SECRET_KEY is not"
+        [[ $S3SEAL_TEST_ENDPOINT == http://* || $S3SEAL_TEST_ENDPOINT == https://* ]] ||
+            fail "S3SEAL_TEST_ENDPOINT must start with http:// or https://, got '$S3SEAL_TEST_ENDPOINT'"
         BACKEND_KIND=external
         BACKEND_ENDPOINT=$S3SEAL_TEST_ENDPOINT
+        if [[ -n ${S3SEAL_TEST_CA_FILE:-} ]]; then
+            [[ $S3SEAL_TEST_ENDPOINT == https://* ]] || fail "S3SEAL_TEST_CA_FILE needs an https:// S3SEAL_TEST_ENDPOINT"
+            [[ -r $S3SEAL_TEST_CA_FILE ]] || fail "S3SEAL_TEST_CA_FILE $S3SEAL_TEST_CA_FILE cannot be read"
+            BACKEND_CA_FILE=$S3SEAL_TEST_CA_FILE
+        fi
+        # for the Python checks that read the backend directly
+        export BACKEND_CA_FILE
         BACKEND_ACCESS_KEY=$S3SEAL_TEST_ACCESS_KEY
         BACKEND_SECRET_KEY=$S3SEAL_TEST_SECRET_KEY
         REGION=${S3SEAL_TEST_REGION:-us-east-1}
@@ -206,7 +222,11 @@ s3seal_start() {
     fi
 
     local scheme=http
-    local extra_env=("${S3SEAL_START_ENV[@]}")
+    local extra_env=()
+    if [[ -n $BACKEND_CA_FILE ]]; then
+        extra_env+=("S3SEAL_BACKEND_CA_FILE=$BACKEND_CA_FILE")
+    fi
+    extra_env+=("${S3SEAL_START_ENV[@]}")
     if [[ $S3SEAL_START_TLS == 1 ]]; then
         [[ -s $TEST_CERT_FILE && -s $TEST_CERT_KEY_FILE ]] || fail "S3SEAL_START_TLS=1 needs make_test_ca first"
         scheme=https
@@ -322,8 +342,12 @@ aws_proxy_as() {
 
 # Runs aws-cli directly against the backend with the backend credentials.
 aws_backend() {
+    local tls=()
+    if [[ -n $BACKEND_CA_FILE ]]; then
+        tls=(--ca-bundle "$BACKEND_CA_FILE")
+    fi
     AWS_ACCESS_KEY_ID=$BACKEND_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$BACKEND_SECRET_KEY \
-        AWS_DEFAULT_REGION=$REGION "$AWS_BIN" --endpoint-url "$BACKEND_ENDPOINT" "$@"
+        AWS_DEFAULT_REGION=$REGION "$AWS_BIN" --endpoint-url "$BACKEND_ENDPOINT" "${tls[@]}" "$@"
 }
 
 # Prints a bucket name that is unique per run, as a shared backend needs.

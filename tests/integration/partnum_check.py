@@ -52,11 +52,12 @@ class Report:
         sys.stdout.flush()
 
 
-def make_client(endpoint, access_key, secret_key, region):
+def make_client(endpoint, access_key, secret_key, region, verify=None, checksums="when_supported"):
     config = botocore.config.Config(
         s3={"addressing_style": "path"},
         retries={"total_max_attempts": 1, "mode": "standard"},
         signature_version="s3v4",
+        request_checksum_calculation=checksums,
     )
     return boto3.client(
         "s3",
@@ -64,6 +65,7 @@ def make_client(endpoint, access_key, secret_key, region):
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         region_name=region,
+        verify=verify,
         config=config,
     )
 
@@ -282,7 +284,7 @@ def check_tampered(report, client, backend, bucket, part1, part2, part3):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proxy", required=True, help="s3seal endpoint, http://127.0.0.1:PORT")
-    parser.add_argument("--backend", required=True, help="backend endpoint, http://HOST:PORT")
+    parser.add_argument("--backend", required=True, help="backend endpoint, http://HOST:PORT or https://HOST:PORT")
     parser.add_argument("--region", required=True)
     parser.add_argument("--bucket", required=True)
     args = parser.parse_args()
@@ -291,7 +293,11 @@ def main():
         client = make_client(args.proxy, os.environ["RANGES_CLIENT_ACCESS_KEY"],
                              os.environ["RANGES_CLIENT_SECRET_KEY"], args.region)
         backend = make_client(args.backend, os.environ["RANGES_BACKEND_ACCESS_KEY"],
-                              os.environ["RANGES_BACKEND_SECRET_KEY"], args.region)
+                              os.environ["RANGES_BACKEND_SECRET_KEY"], args.region,
+                              verify=os.environ.get("BACKEND_CA_FILE") or None,
+                              # over https, a default checksum makes boto3 send an aws-chunked body without
+                              # Content-Length, which Ceph RGW 16.2 rejects with MissingContentLength
+                              checksums="when_required")
     except KeyError as e:
         raise SystemExit(f"environment variable {e.args[0]} is not set; ranges.sh sets it") from None
 

@@ -27,6 +27,7 @@ import hmac
 import http.client
 import os
 import re
+import ssl
 import sys
 import urllib.parse
 from dataclasses import dataclass
@@ -66,12 +67,16 @@ class Expected:
 class S3Client:
     """Sends signed GET and HEAD requests to one endpoint with one key pair."""
 
-    def __init__(self, endpoint, access_key, secret_key, region):
+    def __init__(self, endpoint, access_key, secret_key, region, ca_file=None):
         url = urllib.parse.urlsplit(endpoint)
-        if url.scheme != "http" or url.hostname is None:
-            raise ValueError(f"endpoint must be http://host:port, got {endpoint!r}")
+        if url.scheme not in ("http", "https") or url.hostname is None:
+            raise ValueError(f"endpoint must be http://host:port or https://host:port, got {endpoint!r}")
         self.host = url.hostname
-        self.port = url.port or 80
+        self.tls = None
+        if url.scheme == "https":
+            # verifies the certificate and host name, against ca_file or the system CA store
+            self.tls = ssl.create_default_context(cafile=ca_file)
+        self.port = url.port or (443 if self.tls else 80)
         self.host_header = url.netloc
         self.access_key = access_key
         self.secret_key = secret_key
@@ -106,7 +111,10 @@ class S3Client:
             "Authorization": self._authorization(method, path, amz_date),
         }
         headers.update(extra_headers)
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        if self.tls is not None:
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=30, context=self.tls)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             conn.request(method, path, headers=headers)
             resp = conn.getresponse()
@@ -325,7 +333,7 @@ def check_conditional(args, proxy, report):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proxy", required=True, help="s3seal endpoint, http://127.0.0.1:PORT")
-    parser.add_argument("--backend", required=True, help="backend endpoint, http://HOST:PORT")
+    parser.add_argument("--backend", required=True, help="backend endpoint, http://HOST:PORT or https://HOST:PORT")
     parser.add_argument("--region", required=True, help="region both endpoints sign for")
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--data-dir", required=True, help="folder with plain-SIZE.bin, the uploaded plaintexts")
@@ -335,7 +343,8 @@ def main():
     # Keys come from the environment so that they do not show in the process list.
     try:
         proxy = S3Client(args.proxy, os.environ["RANGES_CLIENT_ACCESS_KEY"], os.environ["RANGES_CLIENT_SECRET_KEY"], args.region)
-        backend = S3Client(args.backend, os.environ["RANGES_BACKEND_ACCESS_KEY"], os.environ["RANGES_BACKEND_SECRET_KEY"], args.region)
+        backend = S3Client(args.backend, os.environ["RANGES_BACKEND_ACCESS_KEY"], os.environ["RANGES_BACKEND_SECRET_KEY"], args.region,
+                           ca_file=os.environ.get("BACKEND_CA_FILE") or None)
     except KeyError as e:
         raise SystemExit(f"environment variable {e.args[0]} is not set; ranges.sh sets it") from None
 

@@ -197,7 +197,7 @@ def main():
     else:
         s3 = client(os.environ["PROXY_ENDPOINT"], access, secret, verify=os.environ["TEST_CA_FILE"])
         backend = client(os.environ["BACKEND_ENDPOINT"], os.environ["BACKEND_ACCESS_KEY"],
-                         os.environ["BACKEND_SECRET_KEY"])
+                         os.environ["BACKEND_SECRET_KEY"], verify=os.environ.get("BACKEND_CA_FILE") or None)
         body = check_single_put(s3, backend, bucket, key_a, key_b)
         check_multipart(s3, bucket, key_a, key_b, work_dir)
         check_copies(s3, bucket, body, key_a, key_b)
