@@ -31,7 +31,7 @@ static void log_line(enum core_log_level level, const char *module, const char *
                      va_list ap)
 {
     char stamp[32];
-    char message[2048];
+    char message[8192]; /* an access log line with a long escaped key needs up to about 4 KiB */
     struct tm tm;
     time_t now = time(NULL);
 

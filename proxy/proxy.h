@@ -26,6 +26,7 @@
 #include "kms/kms.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_keys.h"
+#include "proxy/proxy_metrics.h"
 #include "proxy/proxy_part_search.h"
 #include "proxy/proxy_reader.h"
 #include "s3/s3_checksum.h"
@@ -75,6 +76,7 @@ struct proxy_worker {
     pthread_mutex_t keys_lock;   /* guards keys_done */
     bool keys_lock_ready;
     struct proxy_key_job *keys_done; /* finished KMS calls not yet handed to their requests */
+    struct proxy_metrics *metrics;   /* owned; written only by this worker's thread */
 };
 
 /* Growable storage for a message head; fields are offsets so it can grow. */
@@ -269,6 +271,7 @@ struct proxy_request {
     struct evbuffer *pending_head; /* owned; response head held back until the first chunk verified */
     struct evbuffer *list_body;    /* owned; PROXY_RESPONSE_LIST */
     struct proxy_reader reader;    /* owned; PROXY_RESPONSE_OPEN */
+    struct proxy_request_obs obs;  /* timing, status and end cause for the access log and metrics */
 };
 
 enum proxy_conn_state {
@@ -290,6 +293,7 @@ struct proxy_conn {
     bool in_parser;            /* inside llhttp_execute: frees are deferred */
     bool dead;                 /* free at the next safe point */
     char peer[64];
+    struct proxy_conn_obs obs; /* byte counters for the access log and metrics */
 };
 
 /* A connection to the backend. */
@@ -420,7 +424,7 @@ void proxy_response_log_integrity(const struct proxy_request *req, const char *w
 void proxy_response_add_encryption_header(struct evbuffer *out, const struct proxy_request *req);
 enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, struct crypto_envelope *env,
                                             bool *present) CORE_WARN_UNUSED;
-void proxy_response_write_head(struct evbuffer *out, const struct proxy_request *req,
+void proxy_response_write_head(struct evbuffer *out, struct proxy_request *req,
                                const struct proxy_upstream *up, bool encrypted, const char *reason);
 enum core_err proxy_response_head(struct proxy_request *req, struct proxy_upstream *up) CORE_WARN_UNUSED;
 enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data, size_t len) CORE_WARN_UNUSED;

@@ -20,6 +20,7 @@
 #include "crypto/crypto_envelope.h"
 #include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_obs.h"
 
 static void md5_once(const uint8_t *data, size_t len, uint8_t digest[16])
 {
@@ -305,6 +306,7 @@ static enum core_err seal_some(struct proxy_request *req, const uint8_t *data, s
 
         CORE_TRY(crypto_stream_seal_chunk(&req->seal, req->plain, want, req->cipher, CRYPTO_CHUNK_CIPHER_MAX,
                                           &sealed));
+        proxy_obs_encrypted(req, want);
         req->plain_fill = 0;
         if (crypto_stream_is_complete(&req->seal)) {
             /* the final chunk waits in req->cipher until every check over the body passed */

@@ -64,11 +64,20 @@ enum setting_id {
     SET_AWSKMS_SESSION_TOKEN,
     SET_AWSKMS_CA_FILE,
     SET_AWSKMS_TIMEOUT_MS,
+    SET_KMIP_HOST,
+    SET_KMIP_PORT,
+    SET_KMIP_CA_FILE,
+    SET_KMIP_CERT_FILE,
+    SET_KMIP_KEY_FILE,
+    SET_KMIP_KEY_ID,
+    SET_KMIP_TIMEOUT_MS,
     SET_TLS_CERT_FILE,
     SET_TLS_KEY_FILE,
     SET_LOG_LEVEL,
     SET_CLIENT_TIMEOUT,
     SET_BACKEND_TIMEOUT,
+    SET_ADMIN_LISTEN,
+    SET_ACCESS_LOG,
     SET_COUNT,
 };
 
@@ -116,13 +125,14 @@ static const struct setting settings[SET_COUNT] = {
                               "must not be readable by group or others."},
     [SET_KEY_FILE] = {"S3SEAL_KEY_FILE", "kms", "key_file", NULL,
                       "Master key file made by 's3seal keygen'; must have mode 0600 or stricter. Required "
-                      "when S3SEAL_KMS_PROVIDER is file. With pkcs11, vault or awskms it is optional and only "
+                      "when S3SEAL_KMS_PROVIDER is file. With pkcs11, vault, awskms or kmip it is optional and only "
                       "unwraps the data keys of objects written before the move to that provider."},
     [SET_KMS_PROVIDER] = {"S3SEAL_KMS_PROVIDER", "kms", "provider", "file",
                           "Key provider that wraps the data keys of new objects: file (S3SEAL_KEY_FILE), "
                           "pkcs11 (a key on a PKCS#11 token, set with the S3SEAL_PKCS11_* settings), vault "
-                          "(a HashiCorp Vault or OpenBao transit key, set with the S3SEAL_VAULT_* settings) or "
-                          "awskms (a key in AWS KMS, set with the S3SEAL_AWSKMS_* settings)."},
+                          "(a HashiCorp Vault or OpenBao transit key, set with the S3SEAL_VAULT_* settings), "
+                          "awskms (a key in AWS KMS, set with the S3SEAL_AWSKMS_* settings) or kmip (a key on a "
+                          "KMIP 1.4 server, set with the S3SEAL_KMIP_* settings)."},
     [SET_PKCS11_MODULE] = {"S3SEAL_PKCS11_MODULE", "kms", "pkcs11_module", NULL,
                            "Path of the PKCS#11 module to load, such as /usr/lib/softhsm/libsofthsm2.so."},
     [SET_PKCS11_TOKEN_LABEL] = {"S3SEAL_PKCS11_TOKEN_LABEL", "kms", "pkcs11_token_label", NULL,
@@ -210,6 +220,25 @@ static const struct setting settings[SET_COUNT] = {
     [SET_AWSKMS_TIMEOUT_MS] = {"S3SEAL_AWSKMS_TIMEOUT_MS", "kms", "awskms_timeout_ms", "5000",
                                "Milliseconds one KMS request may take, connecting included; a request that "
                                "takes longer fails with 503 ServiceUnavailable."},
+    [SET_KMIP_HOST] = {"S3SEAL_KMIP_HOST", "kms", "kmip_host", NULL,
+                       "Required for kmip. KMIP server name or address; its TLS certificate must name it (an IP "
+                       "address needs an IP subject alternative name)."},
+    [SET_KMIP_PORT] = {"S3SEAL_KMIP_PORT", "kms", "kmip_port", "5696", "TCP port of the KMIP server."},
+    [SET_KMIP_CA_FILE] = {"S3SEAL_KMIP_CA_FILE", "kms", "kmip_ca_file", NULL,
+                          "Required for kmip. PEM file of the CA certificates that sign the KMIP server's "
+                          "certificate."},
+    [SET_KMIP_CERT_FILE] = {"S3SEAL_KMIP_CERT_FILE", "kms", "kmip_cert_file", NULL,
+                            "Required for kmip. PEM client certificate that s3seal presents to the KMIP server; it "
+                            "needs the clientAuth extended key usage."},
+    [SET_KMIP_KEY_FILE] = {"S3SEAL_KMIP_KEY_FILE", "kms", "kmip_key_file", NULL,
+                           "Required for kmip. Unencrypted PEM private key of S3SEAL_KMIP_CERT_FILE; must have "
+                           "mode 0600 or stricter."},
+    [SET_KMIP_KEY_ID] = {"S3SEAL_KMIP_KEY_ID", "kms", "kmip_key_id", NULL,
+                         "Required for kmip. Unique Identifier of the Active AES-256 key on the KMIP server that "
+                         "wraps data keys. New objects get s3seal-kms kmip:<identifier>."},
+    [SET_KMIP_TIMEOUT_MS] = {"S3SEAL_KMIP_TIMEOUT_MS", "kms", "kmip_timeout_ms", "5000",
+                             "Milliseconds one KMIP call may take in all: connect, TLS handshake, request and "
+                             "response. A call that takes longer fails with 503 ServiceUnavailable."},
     [SET_TLS_CERT_FILE] = {"S3SEAL_TLS_CERT_FILE", "server", "tls_cert_file", NULL,
                            "PEM certificate chain for the listener; with S3SEAL_TLS_KEY_FILE, clients must use "
                            "HTTPS (TLS 1.2 or 1.3)."},
@@ -221,6 +250,12 @@ static const struct setting settings[SET_COUNT] = {
                             "Seconds a client connection may stay idle, or stall while sending or receiving."},
     [SET_BACKEND_TIMEOUT] = {"S3SEAL_BACKEND_TIMEOUT", "backend", "timeout", "60",
                              "Seconds to wait for the backend to connect, accept data or answer."},
+    [SET_ADMIN_LISTEN] = {"S3SEAL_ADMIN_LISTEN", "server", "admin_listen", NULL,
+                          "Address and port of the admin listener that serves GET /metrics (Prometheus), "
+                          "/healthz and /readyz over plain HTTP, such as 127.0.0.1:9090. Default: off. Keep it "
+                          "on a loopback or private address: it has no authentication."},
+    [SET_ACCESS_LOG] = {"S3SEAL_ACCESS_LOG", "server", "access_log", "on",
+                        "on: one key=value line per request at level notice, module access. off: none."},
 };
 
 struct raw_config {
@@ -487,6 +522,27 @@ static enum core_err require(const struct raw_config *raw, enum setting_id id, c
     return CORE_OK;
 }
 
+/* Reads the admin listener address and the access log switch. */
+static enum core_err apply_observability(struct proxy_config *cfg, const struct raw_config *raw, char *err,
+                                         size_t err_cap)
+{
+    const char *access_log = raw->values[SET_ACCESS_LOG];
+
+    if (raw->values[SET_ADMIN_LISTEN] != NULL &&
+        parse_host_port(raw->values[SET_ADMIN_LISTEN], &cfg->admin_host, &cfg->admin_port) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid admin listen address '%s'; expected HOST:PORT such as 127.0.0.1:9090",
+                 raw->origin[SET_ADMIN_LISTEN], raw->values[SET_ADMIN_LISTEN]);
+        return CORE_CONFIG;
+    }
+    if (strcmp(access_log, "on") != 0 && strcmp(access_log, "off") != 0) {
+        snprintf(err, err_cap, "%s: invalid access log switch '%s'; expected on or off", raw->origin[SET_ACCESS_LOG],
+                 access_log);
+        return CORE_CONFIG;
+    }
+    cfg->access_log = strcmp(access_log, "on") == 0;
+    return CORE_OK;
+}
+
 static enum core_err apply_server(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
 {
     int level;
@@ -523,6 +579,7 @@ static enum core_err apply_server(struct proxy_config *cfg, const struct raw_con
         return CORE_CONFIG;
     }
     cfg->log_level = level;
+    CORE_TRY(apply_observability(cfg, raw, err, err_cap));
 
     if (parse_positive(raw->values[SET_CLIENT_TIMEOUT], 86400, &cfg->client_timeout_s) != CORE_OK) {
         snprintf(err, err_cap, "%s: invalid timeout '%s'; expected whole seconds from 1 to 86400",
@@ -849,7 +906,34 @@ static enum core_err apply_awskms(struct proxy_config *cfg, const struct raw_con
     return CORE_OK;
 }
 
-/* Checks the key provider settings; kms_pkcs11_load and kms_awskms_load check the values themselves. */
+/* Checks and copies the S3SEAL_KMIP_* settings; kms_kmip_load checks the values themselves. */
+static enum core_err apply_kmip(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
+{
+    static const enum setting_id required[] = {SET_KMIP_HOST, SET_KMIP_CA_FILE, SET_KMIP_CERT_FILE,
+                                               SET_KMIP_KEY_FILE, SET_KMIP_KEY_ID};
+
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        CORE_TRY(require(raw, required[i], err, err_cap));
+    }
+    if (parse_positive(raw->values[SET_KMIP_TIMEOUT_MS], 600000, &cfg->kmip_timeout_ms) != CORE_OK) {
+        snprintf(err, err_cap, "%s: invalid timeout '%s'; expected milliseconds from 1 to 600000, such as 5000",
+                 raw->origin[SET_KMIP_TIMEOUT_MS], raw->values[SET_KMIP_TIMEOUT_MS]);
+        return CORE_CONFIG;
+    }
+
+    cfg->kmip_host = strdup_or_null(raw->values[SET_KMIP_HOST]);
+    cfg->kmip_port = strdup_or_null(raw->values[SET_KMIP_PORT]);
+    cfg->kmip_ca_file = strdup_or_null(raw->values[SET_KMIP_CA_FILE]);
+    cfg->kmip_cert_file = strdup_or_null(raw->values[SET_KMIP_CERT_FILE]);
+    cfg->kmip_key_file = strdup_or_null(raw->values[SET_KMIP_KEY_FILE]);
+    cfg->kmip_key_id = strdup_or_null(raw->values[SET_KMIP_KEY_ID]);
+    return CORE_OK;
+}
+
+/*
+ * Checks the key provider settings; kms_pkcs11_load, kms_awskms_load and kms_kmip_load check the values
+ * themselves.
+ */
 static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
 {
     CORE_TRY(apply_key_service(cfg, raw, err, err_cap));
@@ -871,8 +955,10 @@ static enum core_err apply_kms(struct proxy_config *cfg, const struct raw_config
         CORE_TRY(apply_vault(cfg, raw, err, err_cap));
     } else if (strcmp(provider, "awskms") == 0) {
         CORE_TRY(apply_awskms(cfg, raw, err, err_cap));
+    } else if (strcmp(provider, "kmip") == 0) {
+        CORE_TRY(apply_kmip(cfg, raw, err, err_cap));
     } else {
-        snprintf(err, err_cap, "%s: invalid key provider '%s'; expected file, pkcs11, vault or awskms",
+        snprintf(err, err_cap, "%s: invalid key provider '%s'; expected file, pkcs11, vault, awskms or kmip",
                  raw->origin[SET_KMS_PROVIDER], provider);
         return CORE_CONFIG;
     }
@@ -961,6 +1047,8 @@ void proxy_config_free(struct proxy_config *cfg)
     }
     free(cfg->clients);
     free(cfg->listen_host);
+    free(cfg->admin_host);
+    free(cfg->admin_port);
     free(cfg->listen_port);
     free(cfg->backend_host);
     free(cfg->backend_port);
@@ -1007,6 +1095,12 @@ void proxy_config_free(struct proxy_config *cfg)
     free_secret(cfg->awskms_secret_access_key);
     free_secret(cfg->awskms_session_token);
     free(cfg->awskms_ca_file);
+    free(cfg->kmip_host);
+    free(cfg->kmip_port);
+    free(cfg->kmip_ca_file);
+    free(cfg->kmip_cert_file);
+    free(cfg->kmip_key_file);
+    free(cfg->kmip_key_id);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     free(cfg);

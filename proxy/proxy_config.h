@@ -47,7 +47,7 @@ struct proxy_config {
     size_t client_count;
 
     char *key_file; /* owned; path of the local master key file, NULL when unset */
-    char *kms_provider; /* owned; "file", "pkcs11", "vault" or "awskms": the provider of new data keys */
+    char *kms_provider; /* owned; "file", "pkcs11", "vault", "awskms" or "kmip": the provider of new data keys */
     char *pkcs11_module; /* owned; the following are NULL unless kms_provider is "pkcs11" */
     char *pkcs11_token_label;
     char *pkcs11_pin_file;
@@ -81,9 +81,19 @@ struct proxy_config {
     char *awskms_session_token;     /* owned; NULL without temporary credentials; never logged */
     char *awskms_ca_file;
     int awskms_timeout_ms;
+    char *kmip_host; /* owned; the following are NULL (0) unless kms_provider is "kmip" */
+    char *kmip_port;
+    char *kmip_ca_file;
+    char *kmip_cert_file;
+    char *kmip_key_file;
+    char *kmip_key_id;
+    int kmip_timeout_ms;
     int log_level;
     int client_timeout_s;
     int backend_timeout_s;
+    char *admin_host; /* owned; NULL when the admin listener is off */
+    char *admin_port; /* owned */
+    bool access_log;  /* one access log line per request */
 };
 
 /*

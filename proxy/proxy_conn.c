@@ -18,6 +18,7 @@
 #include "core/core_log.h"
 #include "crypto/crypto_envelope.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_obs.h"
 #include "s3/s3_multipart.h"
 #include "s3/s3_uri.h"
 
@@ -61,6 +62,7 @@ static void request_free(struct proxy_request *req)
     if (req == NULL) {
         return;
     }
+    proxy_obs_request_end(req);
     if (req->up != NULL) {
         proxy_upstream_release(req->up, false);
         req->up = NULL;
@@ -86,6 +88,7 @@ static void conn_free(struct proxy_conn *c)
     request_free(c->req);
     c->req = NULL;
     if (c->bev != NULL) {
+        proxy_obs_conn_close(c);
         bufferevent_free(c->bev);
     }
     free(c);
@@ -102,6 +105,9 @@ void proxy_conn_abort(struct proxy_conn *c, const char *why)
 {
     core_log(CORE_LOG_WARN, "proxy", "closing client connection: %s r=%s peer=%s", why,
              c->req ? c->req->id : "-", c->peer);
+    if (c->req != NULL) {
+        proxy_obs_request_end_by(c->req, PROXY_END_S3SEAL);
+    }
     c->dead = true;
 }
 
@@ -145,6 +151,7 @@ enum core_err proxy_conn_format_error(struct proxy_request *req, struct evbuffer
     snprintf(resource, sizeof(resource), "/%s%s%.*s", req->target.bucket ? req->target.bucket : "",
              req->target.key ? "/" : "", (int)req->target.key_len, req->target.key ? req->target.key : "");
     CORE_TRY(s3_error_xml(code, message, resource, req->id, extra, extra_count, &xml, &xml_len));
+    proxy_obs_response_status(req, s3_error_status(code));
 
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", s3_error_status(code), s3_error_name(code));
     evbuffer_add_printf(out, "Content-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
@@ -168,6 +175,7 @@ void proxy_conn_send_error(struct proxy_request *req, enum s3_error_code code, c
     struct evbuffer *response;
 
     log_rejection(req, code, message);
+    proxy_obs_request_end_by(req, PROXY_END_S3SEAL);
 
     if (req->response_started) {
         /* the client already has a status line; only a cut connection can signal the failure */
@@ -238,7 +246,7 @@ static bool is_sigv2(const struct proxy_request *req)
                                    "AWSAccessKeyId=", 15) != NULL;
 }
 
-static bool authenticate(struct proxy_request *req)
+static bool verify_signature(struct proxy_request *req)
 {
     const struct proxy_config *cfg = req->conn->worker->cfg;
     enum core_err rc;
@@ -283,6 +291,15 @@ static bool authenticate(struct proxy_request *req)
     }
     proxy_conn_send_error(req, req->auth.error != S3_ERR_NONE ? req->auth.error : S3_ERR_ACCESS_DENIED, NULL,
                           NULL, 0);
+    return false;
+}
+
+static bool authenticate(struct proxy_request *req)
+{
+    if (verify_signature(req)) {
+        return true;
+    }
+    proxy_obs_auth_failure(req);
     return false;
 }
 
@@ -639,6 +656,7 @@ static int on_message_begin(llhttp_t *p)
     }
     c->req->conn = c;
     make_request_id(c->req->id);
+    proxy_obs_request_begin(c->req);
     return 0;
 }
 
@@ -989,6 +1007,7 @@ void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct 
     llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
     c->parser.data = c;
 
+    proxy_obs_conn_open(c);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_HIGH_WATER);
     bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_LOW_WATER, 0);

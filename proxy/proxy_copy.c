@@ -19,6 +19,7 @@
 #include "crypto/crypto_envelope.h"
 #include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_obs.h"
 #include "s3/s3_uri.h"
 
 void proxy_copy_free(struct proxy_copy *copy)
@@ -145,6 +146,9 @@ static enum core_err keep_source_head(struct proxy_copy *copy, const struct prox
 
 static void fail_with(struct proxy_request *req, enum s3_error_code code, const char *message)
 {
+    if (code == S3_ERR_OBJECT_INTEGRITY) {
+        proxy_obs_integrity_failure(req);
+    }
     req->pending_error = code;
     snprintf(req->pending_message, sizeof(req->pending_message), "%s", message ? message : "");
 }
@@ -475,7 +479,12 @@ enum core_err proxy_copy_read_body(struct proxy_request *req, const uint8_t *dat
     size_t skip;
 
     if (req->copy->source_encrypted) {
-        return proxy_reader_feed(reader, data, len, seal_source, req);
+        enum core_err err = proxy_reader_feed(reader, data, len, seal_source, req);
+
+        if (err == CORE_CRYPTO) {
+            proxy_response_log_integrity(req, reader->failure);
+        }
+        return err;
     }
     skip = reader->skip_cipher < len ? (size_t)reader->skip_cipher : len;
     reader->skip_cipher -= skip;
@@ -493,6 +502,7 @@ enum core_err proxy_copy_read_finish(struct proxy_request *req)
 
     if (req->copy->reader.remaining != 0) {
         core_log(CORE_LOG_ERROR, "proxy", "copy source ended early r=%s", req->id);
+        proxy_obs_integrity_failure(req);
         return CORE_CRYPTO;
     }
     req->body_done = true;
@@ -543,6 +553,7 @@ static enum core_err send_copy_result(struct proxy_request *req, const char *roo
                         root, modified, (int)etag_len, etag, root);
     CORE_ENSURE(body_len >= 0, CORE_NOMEM);
 
+    proxy_obs_response_status(req, 200);
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nx-amz-request-id: %s\r\n", req->id);
     if (req->copy->source_version[0] != '\0') {
         evbuffer_add_printf(out, "x-amz-copy-source-version-id: %s\r\n", req->copy->source_version);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,11 +15,13 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "core/core_log.h"
 #include "kms/kms_secmem.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_metrics.h"
 
 /* Slots probed for one cache key. When all are in use, the least recently used one is evicted. */
 #define CACHE_PROBES 8
@@ -50,6 +53,7 @@ struct proxy_key_job {
     struct proxy_request *req;   /* worker loop only; NULL once the request went away */
     proxy_keys_ready_fn ready;
     bool finished; /* worker loop only: delivered to the request */
+    bool check;    /* a readiness check of the KMS: no request, no counters, no cache entry */
     struct proxy_key_job *next;
 };
 
@@ -93,6 +97,15 @@ struct proxy_keys {
     atomic_uint_fast64_t failures;
     atomic_uint_fast64_t retried;
     atomic_uint_fast64_t busy;
+    struct proxy_kms_metrics kms_metrics;
+
+    /* the readiness check: at most one runs, and every caller waits for the one that runs */
+    pthread_mutex_t check_lock;
+    pthread_cond_t check_done;
+    bool check_running;
+    uint64_t check_started;  /* checks started so far */
+    uint64_t check_finished; /* checks finished so far */
+    enum core_err check_result;
 };
 
 static int64_t now_ms(void)
@@ -275,6 +288,28 @@ static enum core_err run_unwrap(struct proxy_keys *k, struct proxy_key_job *job)
     return rc;
 }
 
+/*
+ * Records the duration of a KMS call under its provider: the prefix of the kms_id it used, or for a wrap
+ * that failed, of the key reference or the active provider.
+ */
+static void observe_latency(struct proxy_keys *k, const struct proxy_key_job *job, int64_t elapsed_ms)
+{
+    const char *id = job->kms_id;
+    enum proxy_kms_op op = PROXY_KMS_OP_UNWRAP;
+
+    if (job->op != JOB_UNWRAP) {
+        op = job->op == JOB_GENERATE ? PROXY_KMS_OP_GENERATE : PROXY_KMS_OP_WRAP;
+        id = k->cfg->kms_provider;
+        if (job->result == CORE_OK) {
+            id = job->out.kms_id;
+        } else if (job->key_ref[0] != '\0') {
+            id = job->key_ref;
+        }
+    }
+    proxy_metrics_observe_shared(&k->kms_metrics.latency[proxy_metrics_kms_provider(id)][op],
+                                 elapsed_ms > 0 ? (uint64_t)elapsed_ms * 1000 : 0);
+}
+
 static void run_job(struct proxy_keys *k, struct proxy_key_job *job)
 {
     const char *key_ref = job->key_ref[0] != '\0' ? job->key_ref : NULL;
@@ -286,7 +321,9 @@ static void run_job(struct proxy_keys *k, struct proxy_key_job *job)
         job->result = CORE_CLOSED;
         return;
     }
-    atomic_fetch_add(&k->calls, 1);
+    if (!job->check) {
+        atomic_fetch_add(&k->calls, 1);
+    }
     switch (job->op) {
     case JOB_UNWRAP:
         job->result = run_unwrap(k, job);
@@ -302,15 +339,24 @@ static void run_job(struct proxy_keys *k, struct proxy_key_job *job)
         break;
     }
 
+    if (!job->check) {
+        observe_latency(k, job, now_ms() - started);
+    }
     if (job->result != CORE_OK) {
         const char *key = job->kms_id;
 
         if (job->op != JOB_UNWRAP) {
             key = key_ref != NULL ? key_ref : "default";
         }
-        atomic_fetch_add(&k->failures, 1);
+        if (!job->check) {
+            atomic_fetch_add(&k->failures, 1);
+        }
         core_log(CORE_LOG_ERROR, "kms", "%s failed after %lld ms: %s key=%s", op_name(job->op),
                  (long long)(now_ms() - started), core_err_str(job->result), key);
+        return;
+    }
+
+    if (job->check) {
         return;
     }
 
@@ -341,6 +387,18 @@ static void deliver(struct proxy_key_job *job)
     }
 }
 
+/* Publishes the result of a readiness check to its waiters and frees the call. */
+static void finish_check(struct proxy_keys *k, struct proxy_key_job *job)
+{
+    pthread_mutex_lock(&k->check_lock);
+    k->check_result = job->result;
+    k->check_finished++;
+    k->check_running = false;
+    pthread_cond_broadcast(&k->check_done);
+    pthread_mutex_unlock(&k->check_lock);
+    job_free(job);
+}
+
 static void *thread_main(void *arg)
 {
     struct proxy_keys *k = arg;
@@ -366,7 +424,11 @@ static void *thread_main(void *arg)
 
         job->next = NULL;
         run_job(k, job);
-        deliver(job);
+        if (job->check) {
+            finish_check(k, job);
+        } else {
+            deliver(job);
+        }
     }
 }
 
@@ -390,6 +452,8 @@ enum core_err proxy_keys_start(const struct proxy_config *cfg, struct kms_provid
     pthread_mutex_init(&k->lock, NULL);
     pthread_cond_init(&k->wake, NULL);
     pthread_mutex_init(&k->cache.lock, NULL);
+    pthread_mutex_init(&k->check_lock, NULL);
+    pthread_cond_init(&k->check_done, NULL);
 
     if (k->cache.cap > 0 && k->cache.ttl_ms > 0 &&
         kms_secmem_alloc(k->cache.cap * sizeof(struct cache_entry), (void **)&k->cache.slots, &locked) != CORE_OK) {
@@ -442,7 +506,11 @@ void proxy_keys_stop(struct proxy_keys *k)
         k->head = job->next;
         job->next = NULL;
         job->result = CORE_CLOSED;
-        deliver(job);
+        if (job->check) {
+            finish_check(k, job);
+        } else {
+            deliver(job);
+        }
     }
     if (k->cache.slots != NULL) {
         core_log(CORE_LOG_NOTICE, "kms", "data key cache hits=%llu misses=%llu evictions=%llu",
@@ -451,6 +519,8 @@ void proxy_keys_stop(struct proxy_keys *k)
         kms_secmem_free(k->cache.slots, k->cache.cap * sizeof(struct cache_entry));
     }
     pthread_mutex_destroy(&k->cache.lock);
+    pthread_cond_destroy(&k->check_done);
+    pthread_mutex_destroy(&k->check_lock);
     pthread_cond_destroy(&k->wake);
     pthread_mutex_destroy(&k->lock);
     free(k);
@@ -753,4 +823,92 @@ void proxy_keys_get_stats(const struct proxy_keys *k, struct proxy_keys_stats *o
     out->kms_failures = atomic_load(&k->failures);
     out->kms_retries = atomic_load(&k->retried);
     out->kms_busy = atomic_load(&k->busy);
+}
+
+void proxy_keys_get_kms_metrics(const struct proxy_keys *k, struct proxy_metrics_snapshot *out)
+{
+    if (k != NULL) {
+        proxy_metrics_accumulate_kms(&k->kms_metrics, out);
+    }
+}
+
+/* Queues a readiness check: a wrap of a random key under the active provider's configured key. */
+static enum core_err submit_check(struct proxy_keys *k)
+{
+    static const char context[] = "s3seal readiness check";
+    struct proxy_key_job *job = calloc(1, sizeof(*job));
+
+    if (job == NULL) {
+        return CORE_NOMEM;
+    }
+    job->context = malloc(sizeof(context));
+    if (job->context == NULL || RAND_bytes(job->dek, sizeof(job->dek)) != 1) {
+        job_free(job);
+        return CORE_NOMEM;
+    }
+    memcpy(job->context, context, sizeof(context));
+    job->context_len = sizeof(context) - 1;
+    job->op = JOB_WRAP;
+    job->check = true;
+    atomic_init(&job->abandoned, false);
+
+    /* the check bypasses S3SEAL_KMS_QUEUE_MAX, so that a full queue still shows whether the KMS responds */
+    pthread_mutex_lock(&k->lock);
+    if (k->stopping) {
+        pthread_mutex_unlock(&k->lock);
+        job_free(job);
+        return CORE_CLOSED;
+    }
+    if (k->tail != NULL) {
+        k->tail->next = job;
+    } else {
+        k->head = job;
+    }
+    k->tail = job;
+    k->queued++;
+    pthread_cond_signal(&k->wake);
+    pthread_mutex_unlock(&k->lock);
+    return CORE_OK;
+}
+
+enum core_err proxy_keys_check(struct proxy_keys *k, int timeout_ms, char *reason, size_t reason_cap)
+{
+    struct timespec deadline;
+    uint64_t wanted;
+    enum core_err rc = CORE_OK;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+
+    pthread_mutex_lock(&k->check_lock);
+    if (!k->check_running) {
+        rc = submit_check(k);
+        if (rc == CORE_OK) {
+            k->check_running = true;
+            k->check_started++;
+        }
+    }
+    /* a check that is still running from an earlier caller counts: no second call piles up behind it */
+    wanted = k->check_started;
+    while (rc == CORE_OK && k->check_finished < wanted) {
+        if (pthread_cond_timedwait(&k->check_done, &k->check_lock, &deadline) == ETIMEDOUT) {
+            break;
+        }
+    }
+    if (rc != CORE_OK) {
+        snprintf(reason, reason_cap, "cannot start a KMS check: %s", core_err_str(rc));
+    } else if (k->check_finished < wanted) {
+        snprintf(reason, reason_cap, "the KMS did not answer a wrap within %d ms", timeout_ms);
+        rc = CORE_KMS_UNAVAILABLE;
+    } else if (k->check_result != CORE_OK) {
+        snprintf(reason, reason_cap, "the KMS failed a wrap: %s", core_err_str(k->check_result));
+        rc = k->check_result;
+    }
+    pthread_mutex_unlock(&k->check_lock);
+    return rc;
 }

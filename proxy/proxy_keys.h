@@ -96,4 +96,18 @@ enum s3_error_code proxy_keys_s3_error(enum core_err err);
 /* Copies the counters. */
 void proxy_keys_get_stats(const struct proxy_keys *k, struct proxy_keys_stats *out);
 
+struct proxy_metrics_snapshot;
+
+/* Adds the KMS call latency histograms to out; k may be NULL. */
+void proxy_keys_get_kms_metrics(const struct proxy_keys *k, struct proxy_metrics_snapshot *out);
+
+/*
+ * Checks that the active provider responds: wraps a random key under its configured key on a KMS thread
+ * and waits at most timeout_ms. Blocks the caller, so call it from the admin thread, never from a worker
+ * loop. Concurrent callers share one running check. Returns CORE_OK, or an error with a one-line English
+ * reason. Checks count in no KMS counter or histogram.
+ */
+enum core_err proxy_keys_check(struct proxy_keys *k, int timeout_ms, char *reason, size_t reason_cap)
+    CORE_WARN_UNUSED;
+
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The key provider registry built from the S3SEAL_KMS_PROVIDER, S3SEAL_KEY_FILE, S3SEAL_PKCS11_*,
- * S3SEAL_VAULT_* and S3SEAL_AWSKMS_* settings.
+ * S3SEAL_VAULT_*, S3SEAL_AWSKMS_* and S3SEAL_KMIP_* settings.
  */
 #include "proxy/proxy_kms.h"
 
@@ -11,6 +11,7 @@
 #include "core/core_log.h"
 #include "kms/kms_awskms.h"
 #include "kms/kms_keyfile.h"
+#include "kms/kms_kmip.h"
 #include "kms/kms_pkcs11.h"
 #include "kms/kms_registry.h"
 #include "kms/kms_vault.h"
@@ -113,6 +114,24 @@ static enum core_err add_awskms(struct kms_provider *registry, const struct prox
     return kms_registry_add(registry, awskms, true);
 }
 
+static enum core_err add_kmip(struct kms_provider *registry, const struct proxy_config *cfg, char *err,
+                              size_t err_cap)
+{
+    const struct kms_kmip_settings settings = {
+        .host = cfg->kmip_host,
+        .port = cfg->kmip_port,
+        .ca_file = cfg->kmip_ca_file,
+        .cert_file = cfg->kmip_cert_file,
+        .key_file = cfg->kmip_key_file,
+        .key_id = cfg->kmip_key_id,
+        .timeout_ms = cfg->kmip_timeout_ms,
+    };
+    struct kms_provider *kmip = NULL;
+
+    CORE_TRY(kms_kmip_load(&settings, &kmip, err, err_cap));
+    return kms_registry_add(registry, kmip, true);
+}
+
 /* Adds the provider that S3SEAL_KMS_PROVIDER names when it is not the key file, and sets *name to its prefix. */
 static enum core_err add_active(struct kms_provider *registry, const struct proxy_config *cfg, const char **name,
                                 char *err, size_t err_cap)
@@ -133,7 +152,11 @@ static enum core_err add_active(struct kms_provider *registry, const struct prox
         *name = "awskms";
         return add_awskms(registry, cfg, err, err_cap);
     }
-    snprintf(err, err_cap, "invalid S3SEAL_KMS_PROVIDER '%s': expected file, pkcs11, vault or awskms",
+    if (strcmp(cfg->kms_provider, "kmip") == 0) {
+        *name = "kmip";
+        return add_kmip(registry, cfg, err, err_cap);
+    }
+    snprintf(err, err_cap, "invalid S3SEAL_KMS_PROVIDER '%s': expected file, pkcs11, vault, awskms or kmip",
              cfg->kms_provider);
     return CORE_CONFIG;
 }

@@ -16,6 +16,7 @@
 #include "crypto/crypto_envelope.h"
 #include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_obs.h"
 #include "s3/s3_list.h"
 #include "s3/s3_uri.h"
 
@@ -86,11 +87,12 @@ void proxy_response_add_encryption_header(struct evbuffer *out, const struct pro
  * Writes a status line and the headers the client may see, without framing
  * headers. reason NULL keeps the backend's status and reason phrase.
  */
-void proxy_response_write_head(struct evbuffer *out, const struct proxy_request *req,
+void proxy_response_write_head(struct evbuffer *out, struct proxy_request *req,
                                const struct proxy_upstream *up, bool encrypted, const char *reason)
 {
     const struct proxy_head *h = &up->head;
 
+    proxy_obs_response_status(req, reason != NULL ? (int)strtol(reason, NULL, 10) : req->status);
     if (reason != NULL) {
         evbuffer_add_printf(out, "HTTP/1.1 %s\r\n", reason);
     } else {
@@ -129,6 +131,7 @@ enum core_err proxy_response_parse_envelope(const struct proxy_upstream *up, str
 
 void proxy_response_log_integrity(const struct proxy_request *req, const char *what)
 {
+    proxy_obs_integrity_failure(req);
     core_log(CORE_LOG_ERROR, "proxy", "stored object failed verification (%s) r=%s bucket=%s key=%.*s", what,
              req->id, req->target.bucket ? req->target.bucket : "-", (int)req->target.key_len,
              req->target.key ? req->target.key : "");
@@ -653,6 +656,7 @@ static enum core_err send_plaintext(void *arg, const uint8_t *plain, size_t len)
     if (!req->response_started) {
         send_pending_head(req);
     }
+    proxy_obs_decrypted(req, len);
     return evbuffer_add(proxy_conn_output(req->conn), plain, len) == 0 ? CORE_OK : CORE_NOMEM;
 }
 

@@ -18,6 +18,7 @@
 
 #include "core/core_log.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_admin_http.h"
 
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
                       void *arg)
@@ -162,7 +163,8 @@ static enum core_err worker_init(struct proxy_worker *w, int index, const struct
     memcpy(&w->backend_addr, backend_addr, sizeof(*backend_addr));
     w->backend_addr_len = backend_len;
     w->base = event_base_new();
-    if (w->base == NULL) {
+    w->metrics = proxy_metrics_new();
+    if (w->base == NULL || w->metrics == NULL) {
         return CORE_NOMEM;
     }
     w->listener = evconnlistener_new_bind(w->base, on_accept, w, flags, 1024,
@@ -194,6 +196,7 @@ static void worker_cleanup(struct proxy_worker *w)
     if (w->base != NULL) {
         event_base_free(w->base);
     }
+    proxy_metrics_free(w->metrics);
 }
 
 static void *worker_main(void *arg)
@@ -224,6 +227,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     int backend_len = 0;
     struct proxy_worker *workers = NULL;
     struct proxy_keys *keys = NULL;
+    struct proxy_admin_http *admin = NULL;
     char keys_err[256];
     SSL_CTX *tls = NULL;
     int started = 0;
@@ -274,6 +278,9 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         started++;
     }
 
+    if (err == CORE_OK && cfg->admin_host != NULL) {
+        err = proxy_admin_http_start(cfg, workers, cfg->workers, keys, &admin);
+    }
     if (err == CORE_OK) {
         core_log(CORE_LOG_NOTICE, "proxy", "listening on %s:%s (%s) with %d workers; backend %s:%s",
                  cfg->listen_host, cfg->listen_port, tls != NULL ? "https" : "http", cfg->workers,
@@ -285,6 +292,8 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         (void)send(workers[i].stop_fds[1], "x", 1, MSG_NOSIGNAL);
         pthread_join(workers[i].thread, NULL);
     }
+    /* before the key service, whose readiness check the admin thread may be waiting on */
+    proxy_admin_http_stop(admin);
     /* after the loops, so no request waits on a call; before the workers, whose mailboxes take the last calls */
     proxy_keys_stop(keys);
     for (int i = 0; i < cfg->workers; i++) {

@@ -17,6 +17,7 @@
 #include "crypto/crypto_envelope.h"
 #include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_obs.h"
 #include "s3/s3_list.h"
 
 #define COLLECT_MAX (2 * 1024 * 1024)
@@ -411,6 +412,7 @@ static enum core_err finish_complete(struct proxy_request *req)
     }
     CORE_TRY(s3_multipart_etag(etags, 1, etag, sizeof(etag)));
 
+    proxy_obs_response_status(req, 200);
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nETag: %s\r\nx-amz-request-id: %s\r\n", etag, req->id);
     proxy_response_add_encryption_header(out, req);
     proxy_upload_add_version_id(req, out);

@@ -12,6 +12,7 @@
 
 #include "core/core_log.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_obs.h"
 
 #define IDLE_MAX 64
 
@@ -82,11 +83,19 @@ void proxy_upstream_drop_pool(struct proxy_worker *w)
     }
 }
 
-/* Ends the request with an error response, or a cut connection if the response already started. */
-static void fail_request(struct proxy_upstream *up, enum s3_error_code code, const char *why)
+/*
+ * Ends the request with an error response, or a cut connection if the response already started. kind
+ * counts the failure against the backend; PROXY_UPSTREAM_ERR_COUNT means s3seal itself rejected the
+ * response (a stored object that failed verification), which is no backend error.
+ */
+static void fail_request(struct proxy_upstream *up, enum s3_error_code code, enum proxy_upstream_error kind,
+                         const char *why)
 {
     struct proxy_request *req = up->req;
 
+    if (kind != PROXY_UPSTREAM_ERR_COUNT) {
+        proxy_obs_upstream_error(up->worker, req, kind);
+    }
     proxy_upstream_release(up, false);
     if (req == NULL) {
         return;
@@ -142,6 +151,7 @@ static int on_headers_complete(llhttp_t *p)
         return proxy_copy_read_head(req, up) == CORE_OK ? 0 : -1;
     }
     req->status = p->status_code;
+    req->obs.upstream_status = p->status_code;
     if (proxy_response_head(req, up) != CORE_OK) {
         if (up->failure == S3_ERR_NONE) {
             up->failure = S3_ERR_INTERNAL_ERROR;
@@ -294,7 +304,9 @@ static void process_input(struct proxy_upstream *up)
                                       NULL, 0);
                 return;
             }
-            fail_request(up, code, err == HPE_USER || err == HPE_CB_HEADERS_COMPLETE ? "response rejected" : llhttp_errno_name(err));
+            fail_request(up, code,
+                         code == S3_ERR_OBJECT_INTEGRITY ? PROXY_UPSTREAM_ERR_COUNT : PROXY_UPSTREAM_ERR_PROTOCOL,
+                         err == HPE_USER || err == HPE_CB_HEADERS_COMPLETE ? "response rejected" : llhttp_errno_name(err));
             return;
         }
         finish_parser_call(up);
@@ -363,7 +375,7 @@ static void on_eof(struct proxy_upstream *up)
         complete_response(up);
         return;
     }
-    fail_request(up, S3_ERR_UPSTREAM_UNAVAILABLE, "backend closed the connection early");
+    fail_request(up, S3_ERR_UPSTREAM_UNAVAILABLE, PROXY_UPSTREAM_ERR_CLOSED, "backend closed the connection early");
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -388,10 +400,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
-        fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, "backend timed out");
+        fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, PROXY_UPSTREAM_ERR_TIMEOUT, "backend timed out");
         return;
     }
-    fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, up->connected ? "backend connection failed" : "cannot connect to the backend");
+    fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, up->connected ? PROXY_UPSTREAM_ERR_CLOSED : PROXY_UPSTREAM_ERR_CONNECT,
+                 up->connected ? "backend connection failed" : "cannot connect to the backend");
 }
 
 static void setup_parser(struct proxy_upstream *up)
@@ -441,7 +454,12 @@ enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_reques
     if (up != NULL) {
         unlink_idle(up);
     } else {
-        CORE_TRY(connect_new(w, &up));
+        enum core_err err = connect_new(w, &up);
+
+        if (err == CORE_UPSTREAM) {
+            proxy_obs_upstream_error(w, req, PROXY_UPSTREAM_ERR_CONNECT);
+        }
+        CORE_TRY(err);
     }
 
     proxy_head_reset(&up->head);

@@ -6,10 +6,11 @@
 # objects copied from the backend), plaintext.sh (unencrypted prefixes),
 # kms_pkcs11.sh (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit
 # provider against a test double), kms_awskms.sh (AWS KMS, served by
-# moto), ssec.sh (customer-provided keys) and rotation.sh (master key
-# rotation with s3seal rewrap). Last,
-# tests/compat/run.sh runs the workflows of real S3 clients and writes its
-# results table: tests/compat/results.md for the normal build,
+# moto), kms_kmip.sh (KMIP keys on a PyKMIP server), ssec.sh
+# (customer-provided keys), rotation.sh (master key rotation with s3seal
+# rewrap) and observability.sh (metrics, health checks and the access log).
+# Last, tests/compat/run.sh runs the workflows of real S3 clients and writes
+# its results table: tests/compat/results.md for the normal build,
 # build-asan/compat-results.md for the sanitizer build.
 # tests/compat needs the node packages of tests/compat/node: run
 # "npm ci --prefix tests/compat/node" once.
@@ -96,10 +97,14 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_awskms.sh || true
     run_stage "$build_dir: integration (kms_vault.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_vault.sh || true
+    run_stage "$build_dir: integration (kms_kmip.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/kms_kmip.sh || true
     run_stage "$build_dir: integration (ssec.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ssec.sh || true
     run_stage "$build_dir: integration (rotation.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/rotation.sh || true
+    run_stage "$build_dir: integration (observability.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/observability.sh || true
     run_stage "$build_dir: client compatibility (tests/compat)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/compat/run.sh \
         --build-label "$label" --results "$results" || true

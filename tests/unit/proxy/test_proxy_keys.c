@@ -18,6 +18,7 @@
 #include "kms/kms_provider.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_keys.h"
+#include "proxy/proxy_metrics.h"
 
 static int failures;
 
@@ -439,6 +440,60 @@ static void test_cache_evicts_least_recently_used(void)
     fixture_cleanup(&f);
 }
 
+/*
+ * The readiness check wraps a test key on a KMS thread and counts in no KMS counter. A check that is
+ * too slow reports a timeout; the next caller waits for that same check instead of starting another.
+ * An unwrap for a client request lands in the latency histogram of its provider.
+ */
+static void test_readiness_check_and_latency(void)
+{
+    struct fixture f;
+    struct proxy_request *req;
+    struct proxy_keys_stats stats;
+    struct proxy_metrics_snapshot *snap = calloc(1, sizeof(*snap));
+    uint8_t wrapped[KMS_DEK_LEN];
+    uint8_t dek[KMS_DEK_LEN] = {0};
+    char reason[200] = "";
+
+    fixture_init(&f, 2, 16, 64);
+
+    /* case: the provider answers */
+    CHECK(proxy_keys_check(f.keys, 2000, reason, sizeof(reason)) == CORE_OK);
+    CHECK(atomic_load(&f.provider.wraps) == 1);
+
+    /* case: the provider denies */
+    atomic_store(&f.provider.deny, 1);
+    CHECK(proxy_keys_check(f.keys, 2000, reason, sizeof(reason)) == CORE_KMS_DENIED);
+    CHECK(strstr(reason, "failed a wrap") != NULL);
+    atomic_store(&f.provider.deny, 0);
+
+    /* case: the provider is slower than the timeout, and a second caller shares the running check */
+    atomic_store(&f.provider.delay_ms, 300);
+    CHECK(proxy_keys_check(f.keys, 50, reason, sizeof(reason)) == CORE_KMS_UNAVAILABLE);
+    CHECK(strstr(reason, "did not answer") != NULL);
+    CHECK(proxy_keys_check(f.keys, 2000, reason, sizeof(reason)) == CORE_OK);
+    CHECK(atomic_load(&f.provider.wraps) == 3);
+    atomic_store(&f.provider.delay_ms, 0);
+
+    proxy_keys_get_stats(f.keys, &stats);
+    CHECK(stats.kms_calls == 0);
+    CHECK(stats.kms_failures == 0);
+
+    /* case: a request's unwrap is timed under the provider named by its kms_id */
+    memset(wrapped, 0x33, sizeof(wrapped));
+    req = request_new(&f);
+    CHECK(proxy_keys_unwrap(req, "test:k1", wrapped, sizeof(wrapped), CONTEXT, sizeof(CONTEXT), dek, on_ready) ==
+          CORE_AGAIN);
+    run_loop(&f, 5000);
+    request_free(req);
+    proxy_keys_get_kms_metrics(f.keys, snap);
+    CHECK(snap->kms_latency[PROXY_KMS_PROVIDER_OTHER][PROXY_KMS_OP_UNWRAP].count == 1);
+    CHECK(snap->kms_latency[PROXY_KMS_PROVIDER_OTHER][PROXY_KMS_OP_WRAP].count == 0);
+    CHECK(snap->kms_latency[PROXY_KMS_PROVIDER_FILE][PROXY_KMS_OP_UNWRAP].count == 0);
+    free(snap);
+    fixture_cleanup(&f);
+}
+
 int main(void)
 {
     test_unwrap_runs_off_loop_then_hits_cache();
@@ -447,6 +502,7 @@ int main(void)
     test_generate_follows_key_policy_and_fills_cache();
     test_full_queue_and_abandoned_requests();
     test_cache_evicts_least_recently_used();
+    test_readiness_check_and_latency();
     if (failures != 0) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
