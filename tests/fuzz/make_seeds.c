@@ -2,8 +2,10 @@
 /*
  * Writes the seed corpora that need the crypto API: envelopes for
  * fuzz_envelope and sealed chunk streams for fuzz_chunk_stream, all under
- * the fixed key of fuzz_fixtures.h, and for fuzz_part_search the chunk
- * headers that the probes of a part search read in a sealed multipart object. Stream ids and plaintexts are fixed too,
+ * the fixed key of fuzz_fixtures.h. For fuzz_part_search it writes the chunk
+ * headers that the probes of a part search read in a sealed multipart object.
+ * It also writes KMIP Encrypt and Decrypt responses for fuzz_kmip_ttlv with
+ * the TTLV writer. Stream ids and plaintexts are fixed too,
  * so running it again writes the same bytes. Usage:
  *   fuzz_make_seeds tests/fuzz/corpus
  */
@@ -15,7 +17,29 @@
 #include "crypto/crypto_envelope.h"
 #include "crypto/crypto_stream.h"
 #include "fuzz_fixtures.h"
+#include "kms/kms_kmip_msg.h"
+#include "kms/kms_kmip_ttlv.h"
 #include "proxy/proxy_part_search.h"
+
+/* KMIP 1.4 tags (section 9.1.3.1) of the response fields that kms_kmip_msg.c reads */
+#define KMIP_AUTH_TAG 0x4200FFu
+#define KMIP_BATCH_COUNT 0x42000Du
+#define KMIP_BATCH_ITEM 0x42000Fu
+#define KMIP_DATA 0x4200C2u
+#define KMIP_IV_COUNTER_NONCE 0x42003Du
+#define KMIP_OPERATION 0x42005Cu
+#define KMIP_PROTOCOL_VERSION 0x420069u
+#define KMIP_PROTOCOL_VERSION_MAJOR 0x42006Au
+#define KMIP_PROTOCOL_VERSION_MINOR 0x42006Bu
+#define KMIP_RESPONSE_HEADER 0x42007Au
+#define KMIP_RESPONSE_MESSAGE 0x42007Bu
+#define KMIP_RESPONSE_PAYLOAD 0x42007Cu
+#define KMIP_RESULT_MESSAGE 0x42007Du
+#define KMIP_RESULT_REASON 0x42007Eu
+#define KMIP_RESULT_STATUS 0x42007Fu
+#define KMIP_UNIQUE_IDENTIFIER 0x420094u
+/* Result Status Operation Failed (section 9.1.3.2.28) */
+#define KMIP_STATUS_OPERATION_FAILED 0x1u
 
 #define STREAM_PLAIN_MAX 4096
 
@@ -219,6 +243,65 @@ static int write_searches(const char *dir)
     return 0;
 }
 
+/* Writes a response with one batch item for op; a failed one has reason and no payload. */
+static int write_kmip_response(const char *dir, const char *name, enum kms_kmip_op op, uint32_t reason,
+                               size_t data_len, bool with_iv_and_tag)
+{
+    static const char message[] = "Decryption failed: the authentication tag does not match";
+    uint8_t bytes[64];
+    uint8_t out[1024];
+    struct kms_ttlv_writer w;
+    size_t len = 0;
+
+    for (size_t i = 0; i < sizeof(bytes); i++) {
+        bytes[i] = (uint8_t)(0x90 + i);
+    }
+    kms_ttlv_writer_init(&w, out, sizeof(out));
+    kms_ttlv_begin(&w, KMIP_RESPONSE_MESSAGE);
+    kms_ttlv_begin(&w, KMIP_RESPONSE_HEADER);
+    kms_ttlv_begin(&w, KMIP_PROTOCOL_VERSION);
+    kms_ttlv_put_integer(&w, KMIP_PROTOCOL_VERSION_MAJOR, 1);
+    kms_ttlv_put_integer(&w, KMIP_PROTOCOL_VERSION_MINOR, 4);
+    kms_ttlv_end(&w);
+    kms_ttlv_put_integer(&w, KMIP_BATCH_COUNT, 1);
+    kms_ttlv_end(&w);
+    kms_ttlv_begin(&w, KMIP_BATCH_ITEM);
+    kms_ttlv_put_enum(&w, KMIP_OPERATION, (uint32_t)op);
+    if (reason != 0) {
+        kms_ttlv_put_enum(&w, KMIP_RESULT_STATUS, KMIP_STATUS_OPERATION_FAILED);
+        kms_ttlv_put_enum(&w, KMIP_RESULT_REASON, reason);
+        kms_ttlv_put_text(&w, KMIP_RESULT_MESSAGE, message, sizeof(message) - 1);
+    } else {
+        kms_ttlv_put_enum(&w, KMIP_RESULT_STATUS, KMS_KMIP_STATUS_SUCCESS);
+        kms_ttlv_begin(&w, KMIP_RESPONSE_PAYLOAD);
+        kms_ttlv_put_text(&w, KMIP_UNIQUE_IDENTIFIER, "s3seal-master-1", 15);
+        kms_ttlv_put_bytes(&w, KMIP_DATA, bytes, data_len);
+        if (with_iv_and_tag) {
+            kms_ttlv_put_bytes(&w, KMIP_IV_COUNTER_NONCE, bytes + 32, 12);
+            kms_ttlv_put_bytes(&w, KMIP_AUTH_TAG, bytes + 44, 16);
+        }
+        kms_ttlv_end(&w);
+    }
+    kms_ttlv_end(&w);
+    kms_ttlv_end(&w);
+    if (kms_ttlv_writer_finish(&w, &len) != CORE_OK) {
+        fprintf(stderr, "fuzz_make_seeds: writing the KMIP response %s failed\n", name);
+        return -1;
+    }
+    return write_file(dir, "fuzz_kmip_ttlv", name, out, len);
+}
+
+static int write_kmip_responses(const char *dir)
+{
+    if (write_kmip_response(dir, "encrypt_ok", KMS_KMIP_OP_ENCRYPT, 0, 32, true) != 0 ||
+        write_kmip_response(dir, "decrypt_ok", KMS_KMIP_OP_DECRYPT, 0, 32, false) != 0 ||
+        write_kmip_response(dir, "decrypt_failed", KMS_KMIP_OP_DECRYPT, KMS_KMIP_REASON_GENERAL_FAILURE, 0,
+                            false) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const uint32_t three_parts[] = {1, 2, 3};
@@ -237,7 +320,7 @@ int main(int argc, char **argv)
         write_single(argv[1], "single_part_7", 7, 2000) != 0 ||
         write_multi(argv[1], "multi_three_parts", true, three_parts, three_lens, 3) != 0 ||
         write_multi(argv[1], "multi_ranged_part_5", false, later_part, later_len, 1) != 0 ||
-        write_searches(argv[1]) != 0) {
+        write_searches(argv[1]) != 0 || write_kmip_responses(argv[1]) != 0) {
         return 1;
     }
     return 0;
