@@ -80,7 +80,12 @@ int proxy_head_on_field(struct proxy_head *h, const char *at, size_t len)
 
 int proxy_head_on_value(struct proxy_head *h, const char *at, size_t len)
 {
-    if (h->count == 0) {
+    /*
+     * RFC 9110 section 5.1: a field name is a token of at least one
+     * character. llhttp 8.1 accepts a line such as ":" as a field with an
+     * empty name, which s3seal would otherwise forward to the backend.
+     */
+    if (h->count == 0 || h->name_len[h->count - 1] == 0) {
         return -1;
     }
     if (!h->in_value) {

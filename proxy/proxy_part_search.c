@@ -26,7 +26,8 @@ bool proxy_part_search_init(struct proxy_part_search *ps, uint32_t number, uint6
     }
     ps->number = number;
     ps->stored = stored;
-    ps->chunks = (stored + CRYPTO_CHUNK_CIPHER_MAX - 1) / CRYPTO_CHUNK_CIPHER_MAX;
+    /* rounds up without adding first: the size comes from the backend and may be close to UINT64_MAX */
+    ps->chunks = stored / CRYPTO_CHUNK_CIPHER_MAX + (stored % CRYPTO_CHUNK_CIPHER_MAX != 0 ? 1 : 0);
     ps->lo = 0;
     ps->hi = ps->chunks - 1;
     ps->probe = 0;

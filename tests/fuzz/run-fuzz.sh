@@ -10,10 +10,17 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$root/build-fuzz"
 
 CC=clang cmake -S "$root" -B "$build" -DFUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target fuzz_aws_chunked fuzz_sigv4_canonical
+# every target of tests/fuzz/CMakeLists.txt, each with a seed corpus in tests/fuzz/corpus/<target>/
+targets=(
+    fuzz_aws_chunked fuzz_sigv4_canonical fuzz_request_head fuzz_range fuzz_list_xml fuzz_multipart_xml
+    fuzz_envelope fuzz_admin_meta fuzz_chunk_stream fuzz_ssec fuzz_part_search fuzz_kmip_ttlv
+)
+jobs="$(nproc)"
+jobs=$((jobs > 2 ? 2 : jobs))
+cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
 status=0
-for target in fuzz_aws_chunked fuzz_sigv4_canonical; do
+for target in "${targets[@]}"; do
     corpus="$build/corpus/$target"
     crashes="$build/crashes/$target"
     mkdir -p "$corpus" "$crashes"

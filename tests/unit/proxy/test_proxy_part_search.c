@@ -254,6 +254,28 @@ static void test_inconsistent_headers(void)
     CHECK(!proxy_part_search_init(&ps, 1, 0));
 }
 
+/* A stored size near UINT64_MAX once wrapped the chunk count to 0, so the first probe lay outside the object. */
+static void test_stored_size_near_uint64_max(void)
+{
+    struct proxy_part_search ps;
+    uint8_t header[CRYPTO_CHUNK_HEADER_LEN] = {0x01, 0x00};
+
+    memset(&ps, 0, sizeof(ps));
+    CHECK(proxy_part_search_init(&ps, 2, UINT64_MAX));
+    CHECK(ps.chunks == UINT64_MAX / CRYPTO_CHUNK_CIPHER_MAX + 1);
+    CHECK(ps.probe < ps.chunks);
+    CHECK(ps.hi == ps.chunks - 1);
+
+    /* a full chunk 0 of part 1 sends the search on, to a chunk inside the object */
+    header[2] = 0xff;
+    header[3] = 0xff;
+    put_be32(header + 4, 1);
+    memcpy(ps.header, header, sizeof(header));
+    ps.fill = sizeof(header);
+    CHECK(proxy_part_observe(&ps) == PROXY_PART_CONTINUE);
+    CHECK(ps.probe < ps.chunks);
+}
+
 int main(void)
 {
     RUN(test_equal_parts);
@@ -262,5 +284,6 @@ int main(void)
     RUN(test_gaps);
     RUN(test_random_layouts);
     RUN(test_inconsistent_headers);
+    RUN(test_stored_size_near_uint64_max);
     return TEST_RESULT();
 }
