@@ -661,7 +661,7 @@ enum core_err proxy_keys_unwrap(struct proxy_request *req, const char *kms_id, c
 /* The key reference the key policy names for the request's object, or "" for the provider's own key. */
 static const char *policy_key_ref(const struct proxy_request *req)
 {
-    const char *ref = proxy_config_key_ref(req->conn->worker->cfg, req->target.bucket, req->target.key,
+    const char *ref = proxy_config_key_ref(req->cfg, req->target.bucket, req->target.key,
                                            req->target.key_len);
 
     return ref != NULL ? ref : "";

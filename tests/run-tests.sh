@@ -5,8 +5,9 @@
 # (multipart uploads, versions, copies), recovery.sh (s3seal decrypt of
 # objects copied from the backend), plaintext.sh (unencrypted prefixes),
 # kms_pkcs11.sh (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit
-# provider against a test double), ssec.sh (customer-provided keys) and
-# rotation.sh (master key rotation with s3seal rewrap). Last,
+# provider against a test double), ssec.sh (customer-provided keys),
+# rotation.sh (master key rotation with s3seal rewrap) and lifecycle.sh
+# (limits, timeouts, SIGHUP reload and the graceful stop). Last,
 # tests/compat/run.sh runs the workflows of real S3 clients and writes its
 # results table: tests/compat/results.md for the normal build,
 # build-asan/compat-results.md for the sanitizer build.
@@ -97,6 +98,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ssec.sh || true
     run_stage "$build_dir: integration (rotation.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/rotation.sh || true
+    run_stage "$build_dir: integration (lifecycle.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/lifecycle.sh || true
     run_stage "$build_dir: client compatibility (tests/compat)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/compat/run.sh \
         --build-label "$label" --results "$results" || true

@@ -1,0 +1,168 @@
+"""Raw-socket checks of s3seal's limits for tests/integration/lifecycle.sh.
+
+Each check opens plain TCP connections to s3seal on 127.0.0.1, sends
+hand-made HTTP requests and prints one "ok - " or "not ok - " line.
+
+Usage: lifecycle_check.py PORT CHECK [ARGS...]
+  loris SECONDS     one header byte per second; expects 400 RequestTimeout
+                    between SECONDS and SECONDS + 3 seconds after the first byte
+  limits COUNT SIZE URL
+                    more than COUNT headers, a head over SIZE bytes and a
+                    target over URL bytes each get 400 RequestHeaderSectionTooLarge
+  busy MAX          MAX idle connections, then one more: its request gets
+                    503 SlowDown; once they closed a request is served again
+"""
+import socket
+import sys
+import time
+
+PORT = 0
+
+
+def report(ok, name, detail=""):
+    if ok:
+        print(f"ok - {name}")
+    else:
+        print(f"not ok - {name}: {detail}")
+
+
+def connect():
+    return socket.create_connection(("127.0.0.1", PORT), timeout=30)
+
+
+def read_response(sock):
+    """Reads until the peer closes or a whole response arrived; returns the bytes."""
+    data = b""
+    while True:
+        try:
+            part = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not part:
+            break
+        data += part
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            if len(body) >= length:
+                break
+    return data
+
+
+def status_and_code(data):
+    line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+    parts = line.split(" ")
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    code = ""
+    start = data.find(b"<Code>")
+    end = data.find(b"</Code>")
+    if start >= 0 and end > start:
+        code = data[start + 6:end].decode(errors="replace")
+    return status, code
+
+
+def check_loris(seconds):
+    request = b"GET /lifecycle-loris HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+    sock = connect()
+    sock.settimeout(1.0)
+    start = time.monotonic()
+    data = b""
+    for byte in request:
+        try:
+            sock.sendall(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            break
+        break
+    sock.settimeout(5.0)
+    if data:
+        rest = read_response(sock)
+        data += rest
+    elapsed = time.monotonic() - start
+    sock.close()
+    status, code = status_and_code(data)
+    report(status == 400 and code == "RequestTimeout",
+           "a client sending one header byte per second gets 400 RequestTimeout",
+           f"status {status} code {code!r}")
+    report(seconds - 0.5 <= elapsed <= seconds + 3,
+           f"the slow client is cut off after about {seconds} s",
+           f"cut off after {elapsed:.1f} s")
+
+
+def send_and_read(request):
+    sock = connect()
+    try:
+        sock.sendall(request)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    data = read_response(sock)
+    sock.close()
+    return status_and_code(data), data
+
+
+def check_limits(count, size, url):
+    headers = b"".join(b"X-Filler-%d: v\r\n" % i for i in range(count + 1))
+    (status, code), _ = send_and_read(b"GET /b/k HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+    report(status == 400 and code == "RequestHeaderSectionTooLarge",
+           f"a request with more than {count} headers gets 400 RequestHeaderSectionTooLarge",
+           f"status {status} code {code!r}")
+
+    big = b"X-Big: " + b"b" * size + b"\r\n"
+    (status, code), data = send_and_read(b"GET /b/k HTTP/1.1\r\nHost: 127.0.0.1\r\n" + big + b"\r\n")
+    report(status == 400 and code == "RequestHeaderSectionTooLarge" and
+           b"<MaxSizeAllowed>%d</MaxSizeAllowed>" % size in data,
+           f"a head over {size} bytes gets 400 RequestHeaderSectionTooLarge with MaxSizeAllowed",
+           f"status {status} code {code!r}")
+
+    target = b"/b/" + b"k" * url
+    (status, code), _ = send_and_read(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    report(status == 400 and code == "RequestHeaderSectionTooLarge",
+           f"a request target over {url} bytes gets 400 RequestHeaderSectionTooLarge",
+           f"status {status} code {code!r}")
+
+    (status, code), _ = send_and_read(b"GET /b/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Small: v\r\n\r\n")
+    report(status == 403, "a request within the limits reaches authentication (403 unsigned)",
+           f"status {status} code {code!r}")
+
+
+def check_busy(maximum):
+    idle = [connect() for _ in range(maximum)]
+    time.sleep(0.5)
+    (status, code), _ = send_and_read(b"GET /b/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    report(status == 503 and code == "SlowDown",
+           f"a connection beyond {maximum} per worker gets 503 SlowDown",
+           f"status {status} code {code!r}")
+    for sock in idle:
+        sock.close()
+    time.sleep(0.5)
+    (status, code), _ = send_and_read(b"GET /b/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    report(status == 403, "once the idle connections closed, a request is served again (403 unsigned)",
+           f"status {status} code {code!r}")
+
+
+def main():
+    global PORT
+    PORT = int(sys.argv[1])
+    check = sys.argv[2]
+    if check == "loris":
+        check_loris(int(sys.argv[3]))
+    elif check == "limits":
+        check_limits(int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    elif check == "busy":
+        check_busy(int(sys.argv[3]))
+    else:
+        print(f"unknown check {check}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
