@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,6 +69,7 @@ struct proxy_worker {
     bool msg_lock_ready;
     struct proxy_generation *pending_gen; /* one reference; a reload not yet taken by the loop */
     bool draining;                 /* stopped accepting; the loop ends with the last connection */
+    atomic_bool loop_done;         /* set by the worker thread when its loop returned */
     struct event *drain_timer;     /* owned; cuts what runs at the drain deadline */
     struct proxy_conn *conns;      /* borrowed list of open client connections */
     size_t conn_count;
@@ -391,6 +393,7 @@ bool proxy_life_on_read_timeout(struct proxy_conn *c);
 #define PROXY_CMD_STOP 's'   /* leave the loop at once */
 #define PROXY_CMD_DRAIN 'd'  /* stop accepting, finish what runs, then leave */
 #define PROXY_CMD_RELOAD 'r' /* take the posted configuration */
+#define PROXY_CMD_CUT 'c'    /* while draining: cut what runs now, as at the drain deadline */
 
 /* proxy_forward.c */
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;

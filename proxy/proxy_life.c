@@ -160,6 +160,10 @@ void proxy_life_on_command(struct proxy_worker *w, char cmd)
     case PROXY_CMD_DRAIN:
         start_drain(w);
         break;
+    case PROXY_CMD_CUT:
+        start_drain(w);
+        on_drain_deadline(-1, 0, w);
+        break;
     case PROXY_CMD_STOP:
     default:
         event_base_loopbreak(w->base);
@@ -199,7 +203,7 @@ void proxy_life_conn_removed(struct proxy_conn *c)
     } else if (w->conns == c) {
         w->conns = c->next;
     } else {
-        /* never linked: accept failed before proxy_life_conn_added */
+        /* not in the list: proxy_life_conn_added never ran for it */
         return;
     }
     if (c->next != NULL) {

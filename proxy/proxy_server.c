@@ -215,6 +215,7 @@ static void *worker_main(void *arg)
     struct proxy_worker *w = arg;
 
     event_base_dispatch(w->base);
+    atomic_store(&w->loop_done, true);
     return NULL;
 }
 
@@ -252,6 +253,39 @@ static void reload(struct proxy_generation **current, struct proxy_worker *worke
              ignored[0] != '\0' ? ignored : "none");
     proxy_gen_unref(*current);
     *current = next;
+}
+
+/*
+ * Waits until every worker's loop ended. A second SIGINT or SIGTERM cuts the
+ * requests still running at once, for an operator who does not want to wait
+ * for the drain deadline.
+ */
+static void wait_for_drain(struct proxy_worker *workers, int count)
+{
+    const struct timespec tick = {0, 200 * 1000 * 1000};
+    bool cut = false;
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    for (;;) {
+        int done = 0;
+        int sig;
+
+        for (int i = 0; i < count; i++) {
+            done += atomic_load(&workers[i].loop_done) ? 1 : 0;
+        }
+        if (done == count) {
+            return;
+        }
+        sig = sigtimedwait(&set, NULL, &tick);
+        if (sig > 0 && !cut) {
+            core_log(CORE_LOG_NOTICE, "proxy", "received signal %d again; cutting the requests in flight", sig);
+            send_command(workers, count, PROXY_CMD_CUT);
+            cut = true;
+        }
+    }
 }
 
 /* Serves signals until SIGINT or SIGTERM; SIGHUP reloads the configuration. */
@@ -354,6 +388,9 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
 
     /* each worker ends its loop once its last connection closed, or at its drain deadline */
     send_command(workers, started, err == CORE_OK ? PROXY_CMD_DRAIN : PROXY_CMD_STOP);
+    if (err == CORE_OK) {
+        wait_for_drain(workers, started);
+    }
     for (int i = 0; i < started; i++) {
         pthread_join(workers[i].thread, NULL);
     }
