@@ -8,6 +8,8 @@
 # SIGTERM lets a running upload finish, or cuts it at the drain deadline or
 # at a second SIGTERM without leaving an object behind. A SIGHUP also changes
 # the log level and the listener's certificate, for new connections only.
+# A backend that never accepts the connection fails the request with 503
+# after the backend connect timeout.
 #
 # Backend and binary as in roundtrip.sh (lib.sh). Prints one "ok - ..." or
 # "not ok - ..." line per check and exits 1 if any check failed.
@@ -37,7 +39,27 @@ check() {
     fi
 }
 
-testlib_install_traps
+BLACKHOLE_PID=""
+
+stop_blackhole() {
+    if [[ -n $BLACKHOLE_PID ]]; then
+        kill -TERM "$BLACKHOLE_PID" 2>/dev/null || true
+        wait "$BLACKHOLE_PID" 2>/dev/null || true
+        BLACKHOLE_PID=""
+    fi
+}
+
+on_exit() {
+    local rc=$?
+    set +e
+    stop_blackhole
+    (exit "$rc")
+    testlib_on_exit
+}
+
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 proxy_port() {
     printf '%s' "${PROXY_ENDPOINT##*:}"
@@ -284,6 +306,30 @@ test_second_signal_cuts() {
     check "the backend holds no object for that upload" no_backend_object drain/second.bin
 }
 
+# A backend whose accept queue is full: s3seal's connection hangs until S3SEAL_BACKEND_CONNECT_TIMEOUT.
+test_backend_connect_timeout() {
+    local port waited=0 started rc=0 elapsed_us
+    "$PYTHON_BIN" "$TESTLIB_DIR/lifecycle_check.py" 0 blackhole >"$WORK_DIR/blackhole.port" 2>"$WORK_DIR/blackhole.err" &
+    BLACKHOLE_PID=$!
+    until [[ -s $WORK_DIR/blackhole.port ]] || ((waited > 50)); do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    port=$(head -n 1 "$WORK_DIR/blackhole.port")
+    [[ -n $port ]] || fail "the blackhole listener did not start: $(one_line "$WORK_DIR/blackhole.err")"
+
+    start_with "S3SEAL_BACKEND_URL=http://127.0.0.1:$port" "S3SEAL_BACKEND_CONNECT_TIMEOUT=2"
+    started=$(now_us)
+    lists_as "$CLIENT_ACCESS_KEY" "$CLIENT_SECRET_KEY" || rc=$?
+    elapsed_us=$(($(now_us) - started))
+    check "a backend that does not accept the connection fails the request" test "$rc" -ne 0
+    check "the client gets 503 ServiceUnavailable" grep -q "ServiceUnavailable" "$WORK_DIR/list.err"
+    check "the request ends after the connect timeout" test "$elapsed_us" -ge 2000000 -a "$elapsed_us" -lt 15000000
+    check "the connect timeout is logged" log_has "backend connection timed out"
+    s3seal_stop
+    stop_blackhole
+}
+
 no_backend_object() {
     local count
     ! aws_backend s3api head-object --bucket "$BUCKET" --key "$1" >/dev/null 2>&1 || return 1
@@ -322,6 +368,7 @@ main() {
     timed test_drain_cuts_upload
     timed test_second_signal_cuts
     timed test_reload_certificate
+    timed test_backend_connect_timeout
 
     printf 'lifecycle.sh: %d checks, %d failed, %s s\n' "$checks" "$failures" "$(elapsed_s "$start")"
     ((failures == 0))

@@ -19,6 +19,9 @@ Usage: lifecycle_check.py PORT CHECK [ARGS...]
                     CLIENT_SECRET_KEY and REGION in the environment)
   tls CAFILE PID    a TLS connection opened before SIGHUP (sent here to PID)
                     keeps working, and a new one gets the other certificate
+  blackhole         not a check: listens on 127.0.0.1 (PORT 0 picks a port,
+                    printed on stdout) with a full accept queue, so that new
+                    connections hang in connect, until it is killed
 """
 import datetime
 import hashlib
@@ -272,6 +275,26 @@ def check_tls(ca_file, pid):
     after.close()
 
 
+def run_blackhole():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", PORT))
+    listener.listen(0)
+
+    # Linux drops the SYNs of further clients while the accept queue is full
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(listener.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        time.sleep(60)
+
+
 def main():
     global PORT
     PORT = int(sys.argv[1])
@@ -288,6 +311,8 @@ def main():
         check_stall(int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif check == "tls":
         check_tls(sys.argv[3], int(sys.argv[4]))
+    elif check == "blackhole":
+        run_blackhole()
     else:
         print(f"unknown check {check}", file=sys.stderr)
         sys.exit(2)
