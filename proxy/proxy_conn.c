@@ -517,7 +517,7 @@ static bool parse_customer_keys(struct proxy_request *req)
     if (!req->ssec.present && !req->copy_ssec.present) {
         return true;
     }
-    if (req->conn->worker->tls == NULL) {
+    if (bufferevent_openssl_get_ssl(req->conn->bev) == NULL) {
         proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST,
                               "requests with a customer key (SSE-C) must be made over HTTPS", NULL, 0);
         return false;

@@ -223,6 +223,37 @@ static void test_generation_lives_until_last_reference(void)
     proxy_gen_unref(NULL);
 }
 
+static void test_reload_build_takes_valid_and_rejects_invalid(void)
+{
+    struct proxy_config *start = load_config();
+    struct proxy_generation *old = proxy_gen_new(start, NULL, NULL, 6);
+    struct proxy_generation *next = NULL;
+    char err[512];
+    char ignored[256];
+
+    /* case: a changed limit and a changed worker count; the count needs a restart */
+    setenv("S3SEAL_MAX_CONNECTIONS", "9", 1);
+    setenv("S3SEAL_WORKERS", "3", 1);
+    CHECK(proxy_reload_build(NULL, old, NULL, &next, err, sizeof(err), ignored, sizeof(ignored)) == CORE_OK);
+    CHECK(next != NULL && next->number == 7);
+    CHECK(next != NULL && next->cfg->max_connections == 9);
+    CHECK(next != NULL && next->cfg->workers == start->workers);
+    CHECK(strcmp(ignored, start->workers == 3 ? "" : "S3SEAL_WORKERS") == 0);
+    proxy_gen_unref(next);
+    next = NULL;
+
+    /* case: an invalid value leaves nothing built and names the setting */
+    setenv("S3SEAL_MAX_CONNECTIONS", "lots", 1);
+    CHECK(proxy_reload_build(NULL, old, NULL, &next, err, sizeof(err), ignored, sizeof(ignored)) == CORE_CONFIG);
+    CHECK(next == NULL);
+    CHECK(strstr(err, "S3SEAL_MAX_CONNECTIONS") != NULL);
+
+    unsetenv("S3SEAL_MAX_CONNECTIONS");
+    unsetenv("S3SEAL_WORKERS");
+    proxy_gen_unref(old);
+    proxy_config_free(start);
+}
+
 /* A worker with an event base and no sockets, for the connection list and the swap. */
 static void worker_init(struct proxy_worker *w, struct proxy_generation *gen)
 {
@@ -321,6 +352,7 @@ int main(void)
     RUN(test_config_limits_reject_bad_values);
     RUN(test_reload_keeps_fixed_settings);
     RUN(test_generation_lives_until_last_reference);
+    RUN(test_reload_build_takes_valid_and_rejects_invalid);
     RUN(test_connections_beyond_limit_are_marked);
     RUN(test_reload_command_swaps_generation);
     return TEST_RESULT();
