@@ -4,17 +4,19 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static enum core_log_level max_level = CORE_LOG_NOTICE;
+/* atomic because a configuration reload changes it while worker threads log */
+static atomic_int max_level = CORE_LOG_NOTICE;
 
 static const char *const level_names[] = {"error", "warn", "notice", "info", "debug"};
 
 void core_log_set_level(enum core_log_level level)
 {
-    max_level = level;
+    atomic_store_explicit(&max_level, (int)level, memory_order_relaxed);
 }
 
 int core_log_level_parse(const char *name)
@@ -48,7 +50,7 @@ void core_log(enum core_log_level level, const char *module, const char *fmt, ..
 {
     va_list ap;
 
-    if (level > max_level) {
+    if ((int)level > atomic_load_explicit(&max_level, memory_order_relaxed)) {
         return;
     }
     va_start(ap, fmt);
@@ -62,7 +64,7 @@ void core_log_errno(enum core_log_level level, const char *module, const char *f
     int saved = errno;
     va_list ap;
 
-    if (level > max_level) {
+    if ((int)level > atomic_load_explicit(&max_level, memory_order_relaxed)) {
         return;
     }
     snprintf(reason, sizeof(reason), "%s", strerror(saved));

@@ -42,7 +42,8 @@ static void print_serve_help(FILE *out)
             "\n"
             "Accepts S3 requests, verifies their AWS Signature Version 4, encrypts object bodies\n"
             "with AES-256-GCM under a fresh data key per object, and forwards the requests to the\n"
-            "backend signed with the backend credentials. Stops on SIGINT or SIGTERM.\n"
+            "backend signed with the backend credentials. SIGINT or SIGTERM stops it after the\n"
+            "requests in flight finished (S3SEAL_DRAIN_TIMEOUT); SIGHUP reloads the settings.\n"
             "\n"
             "  --config FILE   INI file with the settings below (S3SEAL_CONFIG also sets it).\n"
             "\n");
@@ -73,11 +74,11 @@ static int parse_config_option(int argc, char **argv, const char **config_path)
     return optind == argc ? 0 : -1;
 }
 
-static int load_all(int argc, char **argv, struct proxy_config **cfg, struct kms_provider **kms)
+static int load_all(int argc, char **argv, struct proxy_config **cfg, struct kms_provider **kms,
+                    const char **config_path)
 {
-    const char *config_path = NULL;
     char err[1024] = "";
-    int rc = parse_config_option(argc, argv, &config_path);
+    int rc = parse_config_option(argc, argv, config_path);
 
     if (rc == 1) {
         print_serve_help(stdout);
@@ -87,7 +88,7 @@ static int load_all(int argc, char **argv, struct proxy_config **cfg, struct kms
         print_serve_help(stderr);
         return 2;
     }
-    if (proxy_config_load(config_path, cfg, err, sizeof(err)) != CORE_OK) {
+    if (proxy_config_load(*config_path, cfg, err, sizeof(err)) != CORE_OK) {
         fprintf(stderr, "s3seal: %s\n", err[0] ? err : "cannot load the configuration");
         return 1;
     }
@@ -105,7 +106,8 @@ static int cmd_serve(int argc, char **argv, bool check_only)
 {
     struct proxy_config *cfg = NULL;
     struct kms_provider *kms = NULL;
-    int rc = load_all(argc, argv, &cfg, &kms);
+    const char *config_path = NULL;
+    int rc = load_all(argc, argv, &cfg, &kms, &config_path);
 
     if (rc >= 0) {
         return rc;
@@ -114,7 +116,7 @@ static int cmd_serve(int argc, char **argv, bool check_only)
         printf("configuration and key file are valid\n");
         rc = 0;
     } else {
-        rc = proxy_server_run(cfg, kms) == CORE_OK ? 0 : 1;
+        rc = proxy_server_run(cfg, kms, config_path) == CORE_OK ? 0 : 1;
     }
     kms_provider_free(kms);
     proxy_config_free(cfg);

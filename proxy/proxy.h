@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_part_search.h"
 #include "proxy/proxy_reader.h"
+#include "proxy/proxy_reload.h"
 #include "s3/s3_checksum.h"
 #include "s3/s3_chunked.h"
 #include "s3/s3_error.h"
@@ -54,15 +56,25 @@
 #define PROXY_READ_SLICE (64 * 1024)
 
 struct proxy_upstream;
+struct proxy_conn;
 
 /* One thread, one event loop, one listening socket (SO_REUSEPORT). */
 struct proxy_worker {
     int index;
     struct event_base *base;
-    struct evconnlistener *listener;
-    const struct proxy_config *cfg; /* borrowed; outlives the worker */
-    SSL_CTX *tls;                   /* borrowed; NULL when the listener is plain HTTP */
+    struct evconnlistener *listener; /* owned; NULL once the worker drains */
+    struct proxy_generation *gen;   /* one reference; the configuration new requests pick up */
+    const struct proxy_config *cfg; /* borrowed from gen */
+    SSL_CTX *tls;                   /* borrowed from gen; NULL when the listener is plain HTTP */
     SSL_CTX *backend_tls;           /* borrowed; client context for an https:// backend, else NULL */
+    pthread_mutex_t msg_lock;       /* guards pending_gen */
+    bool msg_lock_ready;
+    struct proxy_generation *pending_gen; /* one reference; a reload not yet taken by the loop */
+    bool draining;                 /* stopped accepting; the loop ends with the last connection */
+    atomic_bool loop_done;         /* set by the worker thread when its loop returned */
+    struct event *drain_timer;     /* owned; cuts what runs at the drain deadline */
+    struct proxy_conn *conns;      /* borrowed list of open client connections */
+    size_t conn_count;
     struct kms_provider *kms;       /* borrowed; shared by all workers */
     struct proxy_upstream *idle;    /* owned list of idle keep-alive backend connections */
     struct sockaddr_storage backend_addr; /* resolved once at start-up */
@@ -92,7 +104,12 @@ struct proxy_head {
     size_t value_len[PROXY_HEADERS_MAX];
     size_t count;
     bool in_value;
-    bool too_large;
+    bool too_large;    /* the head passed max_len */
+    bool too_many;     /* the fields passed max_count */
+    bool url_too_long; /* the request target passed max_url */
+    size_t max_len;    /* 0: PROXY_HEAD_MAX */
+    size_t max_count;  /* 0: PROXY_HEADERS_MAX; never above it */
+    size_t max_url;    /* 0: no limit of its own */
     struct s3_header views[PROXY_HEADERS_MAX]; /* filled by proxy_head_finish */
 };
 
@@ -179,6 +196,8 @@ enum proxy_fetch {
 /* One client request and everything s3seal keeps for it. */
 struct proxy_request {
     struct proxy_conn *conn; /* borrowed back-pointer */
+    struct proxy_generation *gen;   /* one reference, taken when the request starts */
+    const struct proxy_config *cfg; /* borrowed from gen: the request reads its settings here */
     struct proxy_key_job *key_job; /* the request's KMS call, running or finished; see proxy_keys.h */
     bool key_ready;                /* key_dek (and for a new key, key_wrapped) hold the data key */
     bool reader_key_wait;          /* a GET waits for its data key; the backend response waits unread */
@@ -293,6 +312,10 @@ struct proxy_conn {
     bool paused_for_upstream;  /* reading stopped until the backend output drains */
     bool in_parser;            /* inside llhttp_execute: frees are deferred */
     bool dead;                 /* free at the next safe point */
+    bool over_limit;           /* accepted beyond S3SEAL_MAX_CONNECTIONS: answered with 503 SlowDown */
+    struct event *timer;       /* owned; keep-alive idle or request header deadline */
+    struct proxy_conn *prev;   /* the worker's connection list */
+    struct proxy_conn *next;
     char peer[64];
     struct proxy_conn_obs obs; /* byte counters for the access log and metrics */
 };
@@ -325,6 +348,10 @@ int proxy_head_on_url(struct proxy_head *h, const char *at, size_t len);
 int proxy_head_on_field(struct proxy_head *h, const char *at, size_t len);
 int proxy_head_on_value(struct proxy_head *h, const char *at, size_t len);
 void proxy_head_finish(struct proxy_head *h);
+/* Sets the limits of a request head; values above PROXY_HEAD_MAX and PROXY_HEADERS_MAX are lowered to them. */
+void proxy_head_set_limits(struct proxy_head *h, size_t max_len, size_t max_count, size_t max_url);
+/* True when the head was refused for its size, its field count or the length of its target. */
+bool proxy_head_over_limit(const struct proxy_head *h);
 const struct s3_header *proxy_head_find(const struct proxy_head *h, const char *lower_name);
 bool proxy_header_is(const struct s3_header *hd, const char *lower_name);
 bool proxy_header_has_prefix(const struct s3_header *hd, const char *lower_prefix);
@@ -340,8 +367,38 @@ void proxy_conn_response_done(struct proxy_conn *c);
 void proxy_conn_abort(struct proxy_conn *c, const char *why);
 void proxy_conn_resume_reading(struct proxy_conn *c);
 void proxy_conn_maybe_free(struct proxy_conn *c);
+/* Closes the connection and frees it at once; only from a callback outside the connection's own chains. */
+void proxy_conn_close(struct proxy_conn *c);
 struct evbuffer *proxy_conn_output(struct proxy_conn *c);
 void proxy_add_date_header(struct evbuffer *out);
+
+/* proxy_life.c: connection limits, client timeouts, graceful stop and configuration swaps */
+enum core_err proxy_life_worker_init(struct proxy_worker *w) CORE_WARN_UNUSED;
+void proxy_life_worker_cleanup(struct proxy_worker *w);
+/* Runs on the worker's loop when the main thread wrote command byte cmd to the worker's stop socket. */
+void proxy_life_on_command(struct proxy_worker *w, char cmd);
+/* Hands gen (a new reference) to the worker; the main thread then writes PROXY_CMD_RELOAD. */
+void proxy_life_post_generation(struct proxy_worker *w, struct proxy_generation *gen);
+/* False when the worker holds so many connections that fd is closed unanswered. */
+bool proxy_life_accept_allowed(const struct proxy_worker *w);
+void proxy_life_conn_added(struct proxy_conn *c);
+void proxy_life_conn_removed(struct proxy_conn *c);
+/* The connection waits for its next request: the keep-alive timer runs, or it closes while draining. */
+void proxy_life_wait_request(struct proxy_conn *c);
+/* A request's first byte arrived: takes the configuration and starts the header timer. */
+void proxy_life_request_started(struct proxy_conn *c);
+void proxy_life_head_done(struct proxy_conn *c);
+/* Answers a request on a connection beyond the limit with 503 SlowDown; true when it did. */
+bool proxy_life_refuse_busy(struct proxy_request *req);
+/* Answers a head refused for a limit; true when the head was refused for one. */
+bool proxy_life_reject_head(struct proxy_request *req);
+/* Handles a read timeout of the client bufferevent; true when the connection lives on. */
+bool proxy_life_on_read_timeout(struct proxy_conn *c);
+
+#define PROXY_CMD_STOP 's'   /* leave the loop at once */
+#define PROXY_CMD_DRAIN 'd'  /* stop accepting, finish what runs, then leave */
+#define PROXY_CMD_RELOAD 'r' /* take the posted configuration */
+#define PROXY_CMD_CUT 'c'    /* while draining: cut what runs now, as at the drain deadline */
 
 /* proxy_forward.c */
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;
@@ -426,8 +483,8 @@ enum core_err proxy_upstream_tls_new(const struct proxy_config *cfg, SSL_CTX **o
  * URL. The caller owns *out; freeing it closes the socket and frees the SSL.
  */
 enum core_err proxy_upstream_tls_bev(struct proxy_worker *w, struct bufferevent **out) CORE_WARN_UNUSED;
-/* Returns a client SSL for the backend with SNI and the name check set, or NULL; the caller frees it. */
-SSL *proxy_upstream_tls_ssl(const struct proxy_worker *w);
+/* Returns a client SSL of ctx for cfg's backend, with SNI and the name check set, or NULL; the caller frees it. */
+SSL *proxy_upstream_tls_ssl(SSL_CTX *ctx, const struct proxy_config *cfg);
 /*
  * Writes why the TLS connection of bev failed, the certificate verification
  * error first. Returns false when OpenSSL reported nothing, so the failure was

@@ -114,7 +114,8 @@ static bool wait_fd(int fd, short events, int64_t deadline_ms)
 }
 
 /* Opens a non-blocking connection to the backend within the deadline; returns the socket or -1. */
-static int connect_backend(const struct proxy_worker *w, int64_t deadline_ms, char *reason, size_t cap)
+static int connect_backend(const struct proxy_worker *w, const struct proxy_config *cfg, int64_t deadline_ms,
+                           char *reason, size_t cap)
 {
     int fd = socket(w->backend_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int error = 0;
@@ -126,20 +127,20 @@ static int connect_backend(const struct proxy_worker *w, int64_t deadline_ms, ch
     }
     if (connect(fd, (const struct sockaddr *)&w->backend_addr, (socklen_t)w->backend_addr_len) != 0 &&
         errno != EINPROGRESS) {
-        snprintf(reason, cap, "cannot connect to the backend %s:%s: %s", w->cfg->backend_host,
-                 w->cfg->backend_port, strerror(errno));
+        snprintf(reason, cap, "cannot connect to the backend %s:%s: %s", cfg->backend_host,
+                 cfg->backend_port, strerror(errno));
         close(fd);
         return -1;
     }
     if (!wait_fd(fd, POLLOUT, deadline_ms)) {
-        snprintf(reason, cap, "the backend %s:%s did not accept a connection within %d ms", w->cfg->backend_host,
-                 w->cfg->backend_port, PROXY_ADMIN_BACKEND_TIMEOUT_MS);
+        snprintf(reason, cap, "the backend %s:%s did not accept a connection within %d ms", cfg->backend_host,
+                 cfg->backend_port, PROXY_ADMIN_BACKEND_TIMEOUT_MS);
         close(fd);
         return -1;
     }
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
-        snprintf(reason, cap, "cannot connect to the backend %s:%s: %s", w->cfg->backend_host,
-                 w->cfg->backend_port, strerror(error != 0 ? error : errno));
+        snprintf(reason, cap, "cannot connect to the backend %s:%s: %s", cfg->backend_host,
+                 cfg->backend_port, strerror(error != 0 ? error : errno));
         close(fd);
         return -1;
     }
@@ -164,10 +165,10 @@ static bool tls_wait(SSL *ssl, int fd, int rc, int64_t deadline_ms)
  * Sends request and reads the first bytes of the answer over TLS, with the certificate checks of the
  * backend connections. Returns the bytes read, or -1 with reason set.
  */
-static ssize_t tls_exchange(const struct proxy_worker *w, int fd, const char *request, size_t len, char *response,
-                            size_t want, int64_t deadline_ms, char *reason, size_t cap)
+static ssize_t tls_exchange(const struct proxy_worker *w, const struct proxy_config *cfg, int fd, const char *request,
+                            size_t len, char *response, size_t want, int64_t deadline_ms, char *reason, size_t cap)
 {
-    SSL *ssl = proxy_upstream_tls_ssl(w);
+    SSL *ssl = proxy_upstream_tls_ssl(w->backend_tls, cfg);
     size_t got = 0;
     int rc;
 
@@ -178,16 +179,16 @@ static ssize_t tls_exchange(const struct proxy_worker *w, int fd, const char *re
     }
     while ((rc = SSL_connect(ssl)) != 1) {
         if (!tls_wait(ssl, fd, rc, deadline_ms)) {
-            snprintf(reason, cap, "TLS handshake with the backend %s:%s failed: %s", w->cfg->backend_host,
-                     w->cfg->backend_port, X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+            snprintf(reason, cap, "TLS handshake with the backend %s:%s failed: %s", cfg->backend_host,
+                     cfg->backend_port, X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
             SSL_free(ssl);
             return -1;
         }
     }
     while ((rc = SSL_write(ssl, request, (int)len)) <= 0) {
         if (!tls_wait(ssl, fd, rc, deadline_ms)) {
-            snprintf(reason, cap, "cannot send the check request to the backend %s:%s", w->cfg->backend_host,
-                     w->cfg->backend_port);
+            snprintf(reason, cap, "cannot send the check request to the backend %s:%s", cfg->backend_host,
+                     cfg->backend_port);
             SSL_free(ssl);
             return -1;
         }
@@ -205,14 +206,14 @@ static ssize_t tls_exchange(const struct proxy_worker *w, int fd, const char *re
 }
 
 /* Sends request and reads the first bytes of the answer over plain TCP; returns the bytes read or -1. */
-static ssize_t plain_exchange(const struct proxy_worker *w, int fd, const char *request, size_t len, char *response,
-                              size_t want, int64_t deadline_ms, char *reason, size_t cap)
+static ssize_t plain_exchange(const struct proxy_config *cfg, int fd, const char *request, size_t len,
+                              char *response, size_t want, int64_t deadline_ms, char *reason, size_t cap)
 {
     size_t got = 0;
 
     if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
-        snprintf(reason, cap, "cannot send the check request to the backend %s:%s", w->cfg->backend_host,
-                 w->cfg->backend_port);
+        snprintf(reason, cap, "cannot send the check request to the backend %s:%s", cfg->backend_host,
+                 cfg->backend_port);
         return -1;
     }
     while (got < want && wait_fd(fd, POLLIN, deadline_ms)) {
@@ -233,33 +234,35 @@ static ssize_t plain_exchange(const struct proxy_worker *w, int fd, const char *
  */
 static bool backend_answers(const struct proxy_admin_http *a, char *reason, size_t cap)
 {
+    /* a reload swaps the workers' configuration; the start-up one outlives this thread */
+    const struct proxy_config *cfg = a->cfg;
     const struct proxy_worker *w = &a->workers[0];
     int64_t deadline = monotonic_ms() + PROXY_ADMIN_BACKEND_TIMEOUT_MS;
     char request[512];
     char response[16] = {0};
     ssize_t got = 0;
     int n;
-    int fd = connect_backend(w, deadline, reason, cap);
+    int fd = connect_backend(w, cfg, deadline, reason, cap);
 
     if (fd < 0) {
         return false;
     }
     n = snprintf(request, sizeof(request), "HEAD / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                 a->cfg->backend_host_header);
+                 cfg->backend_host_header);
     if (n <= 0 || (size_t)n >= sizeof(request)) {
         snprintf(reason, cap, "the backend host name is too long for the check request");
         close(fd);
         return false;
     }
-    got = w->backend_tls != NULL ? tls_exchange(w, fd, request, (size_t)n, response, 12, deadline, reason, cap)
-                                 : plain_exchange(w, fd, request, (size_t)n, response, 12, deadline, reason, cap);
+    got = w->backend_tls != NULL ? tls_exchange(w, cfg, fd, request, (size_t)n, response, 12, deadline, reason, cap)
+                                 : plain_exchange(cfg, fd, request, (size_t)n, response, 12, deadline, reason, cap);
     close(fd);
     if (got < 0) {
         return false;
     }
     if (got < 12 || strncmp(response, "HTTP/1.", 7) != 0) {
-        snprintf(reason, cap, "the backend %s:%s sent no HTTP status line within %d ms", w->cfg->backend_host,
-                 w->cfg->backend_port, PROXY_ADMIN_BACKEND_TIMEOUT_MS);
+        snprintf(reason, cap, "the backend %s:%s sent no HTTP status line within %d ms", cfg->backend_host,
+                 cfg->backend_port, PROXY_ADMIN_BACKEND_TIMEOUT_MS);
         return false;
     }
     return true;

@@ -78,6 +78,15 @@ enum setting_id {
     SET_LOG_LEVEL,
     SET_CLIENT_TIMEOUT,
     SET_BACKEND_TIMEOUT,
+    SET_BACKEND_CONNECT_TIMEOUT,
+    SET_HEADER_TIMEOUT,
+    SET_BODY_TIMEOUT,
+    SET_KEEPALIVE_TIMEOUT,
+    SET_DRAIN_TIMEOUT,
+    SET_MAX_HEADER_SIZE,
+    SET_MAX_HEADER_COUNT,
+    SET_MAX_URL_LENGTH,
+    SET_MAX_CONNECTIONS,
     SET_ADMIN_LISTEN,
     SET_ACCESS_LOG,
     SET_COUNT,
@@ -259,9 +268,38 @@ static const struct setting settings[SET_COUNT] = {
     [SET_LOG_LEVEL] = {"S3SEAL_LOG_LEVEL", "server", "log_level", "notice",
                        "One of error, warn, notice, info, debug."},
     [SET_CLIENT_TIMEOUT] = {"S3SEAL_CLIENT_TIMEOUT", "server", "client_timeout", "60",
-                            "Seconds a client connection may stay idle, or stall while sending or receiving."},
+                            "Seconds a client may stall while it receives a response; also the default of "
+                            "S3SEAL_BODY_TIMEOUT and S3SEAL_KEEPALIVE_TIMEOUT."},
     [SET_BACKEND_TIMEOUT] = {"S3SEAL_BACKEND_TIMEOUT", "backend", "timeout", "60",
-                             "Seconds to wait for the backend to connect, accept data or answer."},
+                             "Seconds to wait for the backend to accept data or answer (see "
+                             "S3SEAL_BACKEND_CONNECT_TIMEOUT for the connection)."},
+    [SET_BACKEND_CONNECT_TIMEOUT] = {"S3SEAL_BACKEND_CONNECT_TIMEOUT", "backend", "connect_timeout", "10",
+                                     "Seconds a new backend connection may take to open; past it the request "
+                                     "gets 503 ServiceUnavailable."},
+    [SET_HEADER_TIMEOUT] = {"S3SEAL_HEADER_TIMEOUT", "server", "header_timeout", "20",
+                            "Seconds from the first byte of a request to the end of its headers; a slower "
+                            "client gets 400 RequestTimeout and the connection is closed."},
+    [SET_BODY_TIMEOUT] = {"S3SEAL_BODY_TIMEOUT", "server", "body_timeout", NULL,
+                          "Seconds a request body may stall between two reads; then the client gets 400 "
+                          "RequestTimeout and the connection is closed (default: S3SEAL_CLIENT_TIMEOUT)."},
+    [SET_KEEPALIVE_TIMEOUT] = {"S3SEAL_KEEPALIVE_TIMEOUT", "server", "keepalive_timeout", NULL,
+                               "Seconds an idle keep-alive connection stays open before s3seal closes it "
+                               "without a response (default: S3SEAL_CLIENT_TIMEOUT)."},
+    [SET_DRAIN_TIMEOUT] = {"S3SEAL_DRAIN_TIMEOUT", "server", "drain_timeout", "30",
+                           "Seconds that requests in flight at SIGTERM or SIGINT may take to finish; requests "
+                           "still running then are cut and logged."},
+    [SET_MAX_HEADER_SIZE] = {"S3SEAL_MAX_HEADER_SIZE", "server", "max_header_size", "16384",
+                             "Bytes of a request line and headers together (1024 to 65536); a larger request "
+                             "gets 400 RequestHeaderSectionTooLarge."},
+    [SET_MAX_HEADER_COUNT] = {"S3SEAL_MAX_HEADER_COUNT", "server", "max_header_count", "100",
+                              "Header fields in one request (1 to 128); more get 400 "
+                              "RequestHeaderSectionTooLarge."},
+    [SET_MAX_URL_LENGTH] = {"S3SEAL_MAX_URL_LENGTH", "server", "max_url_length", "8192",
+                            "Bytes of the request target, path and query together (256 to 65536); a longer "
+                            "one gets 400 RequestHeaderSectionTooLarge."},
+    [SET_MAX_CONNECTIONS] = {"S3SEAL_MAX_CONNECTIONS", "server", "max_connections", "1024",
+                             "Client connections one worker serves at once (1 to 1000000); a request on a "
+                             "connection beyond it gets 503 SlowDown and the connection is closed."},
     [SET_ADMIN_LISTEN] = {"S3SEAL_ADMIN_LISTEN", "server", "admin_listen", NULL,
                           "Address and port of the admin listener that serves GET /metrics (Prometheus), "
                           "/healthz and /readyz over plain HTTP, such as 127.0.0.1:9090. Default: off. Keep it "
@@ -635,6 +673,38 @@ static enum core_err apply_server(struct proxy_config *cfg, const struct raw_con
         snprintf(err, err_cap, "%s: invalid timeout '%s'; expected whole seconds from 1 to 86400",
                  raw->origin[SET_BACKEND_TIMEOUT], raw->values[SET_BACKEND_TIMEOUT]);
         return CORE_CONFIG;
+    }
+    return CORE_OK;
+}
+
+/* Parses the limits and the timeouts of client connections; unset timeouts take S3SEAL_CLIENT_TIMEOUT. */
+static enum core_err apply_limits(struct proxy_config *cfg, const struct raw_config *raw, char *err, size_t err_cap)
+{
+    static const struct {
+        enum setting_id id;
+        int min;
+        int max;
+    } limits[] = {
+        {SET_BACKEND_CONNECT_TIMEOUT, 1, 86400}, {SET_HEADER_TIMEOUT, 1, 86400}, {SET_BODY_TIMEOUT, 1, 86400},
+        {SET_KEEPALIVE_TIMEOUT, 1, 86400},       {SET_DRAIN_TIMEOUT, 0, 86400},  {SET_MAX_HEADER_SIZE, 1024, 65536},
+        {SET_MAX_HEADER_COUNT, 1, 128},          {SET_MAX_URL_LENGTH, 256, 65536}, {SET_MAX_CONNECTIONS, 1, 1000000},
+    };
+    int *targets[] = {&cfg->backend_connect_timeout_s, &cfg->header_timeout_s, &cfg->body_timeout_s,
+                      &cfg->keepalive_timeout_s,       &cfg->drain_timeout_s,  &cfg->max_header_size,
+                      &cfg->max_header_count,          &cfg->max_url_length,   &cfg->max_connections};
+
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        const char *value = raw->values[limits[i].id];
+
+        if (value == NULL) {
+            *targets[i] = cfg->client_timeout_s;
+            continue;
+        }
+        if (parse_count(value, limits[i].max, targets[i]) != CORE_OK || *targets[i] < limits[i].min) {
+            snprintf(err, err_cap, "%s: invalid value '%s'; expected a whole number from %d to %d",
+                     raw->origin[limits[i].id], value, limits[i].min, limits[i].max);
+            return CORE_CONFIG;
+        }
     }
     return CORE_OK;
 }
@@ -1033,6 +1103,9 @@ enum core_err proxy_config_load(const char *config_path, struct proxy_config **o
     rc = read_sources(config_path, &raw, err, err_cap);
     if (rc == CORE_OK) {
         rc = apply_server(cfg, &raw, err, err_cap);
+    }
+    if (rc == CORE_OK) {
+        rc = apply_limits(cfg, &raw, err, err_cap);
     }
     if (rc == CORE_OK) {
         rc = apply_backend(cfg, &raw, err, err_cap);

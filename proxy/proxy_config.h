@@ -92,8 +92,17 @@ struct proxy_config {
     char *kmip_key_id;
     int kmip_timeout_ms;
     int log_level;
-    int client_timeout_s;
-    int backend_timeout_s;
+    int client_timeout_s;  /* sending a response */
+    int backend_timeout_s; /* backend reads and writes */
+    int backend_connect_timeout_s;
+    int header_timeout_s;    /* first byte of a request to the end of its headers */
+    int body_timeout_s;      /* a stall in a request body */
+    int keepalive_timeout_s; /* an idle connection between requests */
+    int drain_timeout_s;     /* requests in flight at SIGTERM */
+    int max_header_size;     /* request line and headers, bytes */
+    int max_header_count;
+    int max_url_length;
+    int max_connections; /* per worker */
     char *admin_host; /* owned; NULL when the admin listener is off */
     char *admin_port; /* owned */
     bool access_log;  /* one access log line per request */

@@ -80,6 +80,7 @@ static void request_free(struct proxy_request *req)
     s3_target_cleanup(&req->target);
     s3_auth_cleanup(&req->auth);
     proxy_head_cleanup(&req->head);
+    proxy_gen_unref(req->gen);
     free(req);
 }
 
@@ -87,11 +88,17 @@ static void conn_free(struct proxy_conn *c)
 {
     request_free(c->req);
     c->req = NULL;
+    proxy_life_conn_removed(c);
     if (c->bev != NULL) {
         proxy_obs_conn_close(c);
         bufferevent_free(c->bev);
     }
     free(c);
+}
+
+void proxy_conn_close(struct proxy_conn *c)
+{
+    conn_free(c);
 }
 
 void proxy_conn_maybe_free(struct proxy_conn *c)
@@ -223,7 +230,7 @@ static const struct s3_credential *lookup_credential(void *arg, const char *acce
 {
     struct proxy_request *req = arg;
     static __thread struct s3_credential found;
-    const char *secret = proxy_config_find_secret(req->conn->worker->cfg, access_key_id);
+    const char *secret = proxy_config_find_secret(req->cfg, access_key_id);
 
     if (secret == NULL) {
         return NULL;
@@ -248,7 +255,7 @@ static bool is_sigv2(const struct proxy_request *req)
 
 static bool verify_signature(struct proxy_request *req)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
     enum core_err rc;
 
     if (is_sigv2(req)) {
@@ -351,7 +358,7 @@ static bool parse_part_request(struct proxy_request *req, bool has_range)
  */
 static bool check_operation(struct proxy_request *req)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
 
     if (req->target.key != NULL && req->target.op != S3_OP_COPY_OBJECT &&
         proxy_config_is_plaintext(cfg, req->target.bucket, req->target.key, req->target.key_len)) {
@@ -449,7 +456,7 @@ static bool parse_content_length(struct proxy_request *req)
 
 static bool classify(struct proxy_request *req)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
 
     if (s3_op_classify_host(&req->s3, (const char *const *)cfg->base_domains, cfg->base_domain_count,
                             &req->target) != CORE_OK) {
@@ -527,7 +534,7 @@ static bool parse_customer_keys(struct proxy_request *req)
     if (!req->ssec.present && !req->copy_ssec.present) {
         return true;
     }
-    if (req->conn->worker->tls == NULL) {
+    if (bufferevent_openssl_get_ssl(req->conn->bev) == NULL) {
         proxy_conn_send_error(req, S3_ERR_INVALID_REQUEST,
                               "requests with a customer key (SSE-C) must be made over HTTPS", NULL, 0);
         return false;
@@ -633,6 +640,10 @@ static void request_begin(struct proxy_conn *c)
     expect = proxy_head_find(&req->head, "expect");
     req->expect_continue = expect != NULL && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
 
+    if (proxy_life_refuse_busy(req)) {
+        return;
+    }
+
     if (!parse_content_length(req) || !classify(req) || !reject_form_upload(req) || !authenticate(req) ||
         !check_operation(req)) {
         return;
@@ -656,6 +667,7 @@ static int on_message_begin(llhttp_t *p)
     }
     c->req->conn = c;
     make_request_id(c->req->id);
+    proxy_life_request_started(c);
     proxy_obs_request_begin(c->req);
     return 0;
 }
@@ -718,6 +730,7 @@ static int on_headers_complete(llhttp_t *p)
     struct proxy_conn *c = p->data;
 
     c->state = PROXY_CONN_READING_BODY;
+    proxy_life_head_done(c);
     request_begin(c);
     if (!c->req->key_wait) {
         finish_head(c);
@@ -786,8 +799,8 @@ static bool upstream_output_full(struct proxy_conn *c)
 
 static void reject_malformed(struct proxy_conn *c, llhttp_errno_t err)
 {
-    if (c->req != NULL && c->req->head.too_large) {
-        proxy_conn_send_error(c->req, S3_ERR_BAD_REQUEST, "request header section too large", NULL, 0);
+    if (c->req != NULL && proxy_life_reject_head(c->req)) {
+        /* answered with the limit it passed */
     } else if (c->req != NULL) {
         c->req->keep_alive = false;
         proxy_conn_send_error(c->req, S3_ERR_BAD_REQUEST, llhttp_errno_name(err), NULL, 0);
@@ -861,7 +874,8 @@ static void advance(struct proxy_conn *c)
         return;
     }
     if (req != NULL && req->response_done) {
-        if (req->has_body && !req->body_done) {
+        /* a draining worker closes each connection after its response */
+        if ((req->has_body && !req->body_done) || c->worker->draining) {
             req->keep_alive = false;
         }
         c->state = req->keep_alive ? PROXY_CONN_READING_HEAD : PROXY_CONN_CLOSING;
@@ -870,6 +884,7 @@ static void advance(struct proxy_conn *c)
         if (c->state == PROXY_CONN_READING_HEAD) {
             llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
             c->parser.data = c;
+            proxy_life_wait_request(c);
         }
     }
     if (c->state == PROXY_CONN_CLOSING) {
@@ -909,13 +924,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct proxy_conn *c = arg;
 
+    (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         /* the TLS handshake finished */
         return;
     }
-    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == PROXY_CONN_WAITING_RESPONSE) {
-        /* the client is quiet because it waits for the backend; the backend timeout covers that wait */
-        bufferevent_enable(bev, EV_READ);
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && proxy_life_on_read_timeout(c)) {
         return;
     }
     if (c->req != NULL) {
@@ -976,11 +990,22 @@ static struct bufferevent *new_client_bufferevent(struct proxy_worker *w, evutil
 
 void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct sockaddr *addr, int addr_len)
 {
-    struct proxy_conn *c = calloc(1, sizeof(*c));
-    struct timeval timeout = {w->cfg->client_timeout_s, 0};
+    struct proxy_conn *c;
+    struct timeval read_timeout = {w->cfg->body_timeout_s, 0};
+    struct timeval write_timeout = {w->cfg->client_timeout_s, 0};
     int one = 1;
 
     (void)addr_len;
+    if (!proxy_life_accept_allowed(w)) {
+        char peer[64];
+
+        format_peer(addr, peer, sizeof(peer));
+        core_log(CORE_LOG_WARN, "proxy", "refusing a connection: worker %d holds %zu connections peer=%s",
+                 w->index, w->conn_count, peer);
+        evutil_closesocket(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         evutil_closesocket(fd);
         return;
@@ -1011,6 +1036,8 @@ void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct 
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_HIGH_WATER);
     bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_LOW_WATER, 0);
-    bufferevent_set_timeouts(c->bev, &timeout, &timeout);
+    bufferevent_set_timeouts(c->bev, &read_timeout, &write_timeout);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    proxy_life_conn_added(c);
+    proxy_life_wait_request(c);
 }

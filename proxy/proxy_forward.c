@@ -444,7 +444,7 @@ static enum core_err sign(const struct proxy_request *req, const struct upstream
                           const struct header_list *list, const char *amz_date, const char *payload_hash,
                           char *authorization, size_t cap)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
     struct header_list signed_list = {.count = 0};
     struct s3_sign_params p = {
         .method = proxy_forward_method(req),
@@ -533,7 +533,7 @@ static enum core_err add_copy_headers(const struct proxy_request *req, struct he
  */
 enum core_err proxy_forward_source(struct proxy_request *req)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
     const struct proxy_copy *copy = req->copy;
     static __thread struct upstream_target t;
     static __thread char scratch[URI_MAX];
@@ -629,7 +629,7 @@ void proxy_forward_retry(struct proxy_request *req)
  */
 enum core_err proxy_forward_start(struct proxy_request *req)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
     static __thread struct upstream_target t;
     struct header_list list = {.count = 0};
     char amz_date[17];

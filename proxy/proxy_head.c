@@ -13,10 +13,28 @@ void proxy_head_reset(struct proxy_head *h)
 {
     char *data = h->data;
     size_t cap = h->cap;
+    size_t max_len = h->max_len;
+    size_t max_count = h->max_count;
+    size_t max_url = h->max_url;
 
     memset(h, 0, sizeof(*h));
     h->data = data;
     h->cap = cap;
+    h->max_len = max_len;
+    h->max_count = max_count;
+    h->max_url = max_url;
+}
+
+void proxy_head_set_limits(struct proxy_head *h, size_t max_len, size_t max_count, size_t max_url)
+{
+    h->max_len = max_len < PROXY_HEAD_MAX ? max_len : PROXY_HEAD_MAX;
+    h->max_count = max_count < PROXY_HEADERS_MAX ? max_count : PROXY_HEADERS_MAX;
+    h->max_url = max_url;
+}
+
+bool proxy_head_over_limit(const struct proxy_head *h)
+{
+    return h->too_large || h->too_many || h->url_too_long;
 }
 
 void proxy_head_cleanup(struct proxy_head *h)
@@ -27,7 +45,9 @@ void proxy_head_cleanup(struct proxy_head *h)
 
 static int append(struct proxy_head *h, const char *at, size_t len)
 {
-    if (h->len + len > PROXY_HEAD_MAX) {
+    size_t max_len = h->max_len != 0 ? h->max_len : PROXY_HEAD_MAX;
+
+    if (h->len + len > max_len) {
         h->too_large = true;
         return -1;
     }
@@ -56,6 +76,10 @@ int proxy_head_on_url(struct proxy_head *h, const char *at, size_t len)
         h->url_off = h->len;
     }
     h->url_len += len;
+    if (h->max_url != 0 && h->url_len > h->max_url) {
+        h->url_too_long = true;
+        return -1;
+    }
     return append(h, at, len);
 }
 
@@ -63,8 +87,10 @@ int proxy_head_on_field(struct proxy_head *h, const char *at, size_t len)
 {
     /* a field name after a value starts the next header */
     if (h->in_value || h->count == 0) {
-        if (h->count == PROXY_HEADERS_MAX) {
-            h->too_large = true;
+        size_t max_count = h->max_count != 0 ? h->max_count : PROXY_HEADERS_MAX;
+
+        if (h->count == max_count) {
+            h->too_many = true;
             return -1;
         }
         h->count++;

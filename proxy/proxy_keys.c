@@ -735,7 +735,7 @@ enum core_err proxy_keys_unwrap(struct proxy_request *req, const char *kms_id, c
  */
 static enum core_err policy_key_ref(const struct proxy_request *req, char *out, size_t out_cap)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
     const char *ref = proxy_config_key_ref(cfg, req->target.bucket, req->target.key, req->target.key_len);
 
     out[0] = '\0';

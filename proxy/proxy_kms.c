@@ -43,7 +43,7 @@ static enum core_err add_pkcs11(struct kms_provider *registry, const struct prox
 }
 
 /* Wraps a test key under every key the policy names, so a typo stops start-up instead of failing uploads. */
-static enum core_err check_key_policy(const struct proxy_config *cfg, struct kms_provider *kms, char *err,
+enum core_err proxy_kms_check_policy(const struct proxy_config *cfg, struct kms_provider *kms, char *err,
                                       size_t err_cap)
 {
     static const uint8_t context[] = "s3seal key policy check";
@@ -198,7 +198,7 @@ enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider
         snprintf(err, err_cap, "failed to add the hashed-context key providers: %s", core_err_str(rc));
         goto out;
     }
-    rc = check_key_policy(cfg, registry, err, err_cap);
+    rc = proxy_kms_check_policy(cfg, registry, err, err_cap);
     if (rc != CORE_OK) {
         goto out;
     }

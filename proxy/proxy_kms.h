@@ -19,4 +19,12 @@
 enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider **out, char *err, size_t err_cap)
     CORE_WARN_UNUSED;
 
+/*
+ * Wraps a test key under every key cfg's key policy names, with the providers of kms. Returns CORE_CONFIG
+ * with a message naming the entry in err when one fails. A configuration reload calls this before it
+ * takes a new key policy.
+ */
+enum core_err proxy_kms_check_policy(const struct proxy_config *cfg, struct kms_provider *kms, char *err,
+                                     size_t err_cap) CORE_WARN_UNUSED;
+
 #endif

@@ -504,7 +504,7 @@ static bool part_available(struct proxy_request *req, struct proxy_upstream *up,
 /* Tells whether an operator rule refuses this object because it has no envelope. */
 static bool unencrypted_rejected(const struct proxy_request *req)
 {
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
 
     return cfg->reject_unencrypted_reads && req->target.key != NULL &&
            !proxy_config_is_plaintext(cfg, req->target.bucket, req->target.key, req->target.key_len);
@@ -711,7 +711,7 @@ enum core_err proxy_response_body(struct proxy_request *req, const uint8_t *data
 static bool map_size(void *arg, const char *key, uint64_t stored, uint64_t *plain)
 {
     const struct proxy_request *req = arg;
-    const struct proxy_config *cfg = req->conn->worker->cfg;
+    const struct proxy_config *cfg = req->cfg;
 
     if (key != NULL && cfg->plaintext_prefix_count > 0) {
         char decoded[3 * 1024 + 1];

@@ -19,6 +19,7 @@
 #include "core/core_log.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_admin_http.h"
+#include "proxy/proxy_reload.h"
 
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len,
                       void *arg)
@@ -91,6 +92,11 @@ static enum core_err tls_context_new(const struct proxy_config *cfg, SSL_CTX **o
     return CORE_OK;
 }
 
+enum core_err proxy_server_tls_new(const struct proxy_config *cfg, SSL_CTX **out)
+{
+    return tls_context_new(cfg, out);
+}
+
 /*
  * Checks that no other process listens on the address. The workers bind with
  * SO_REUSEPORT so the kernel spreads connections over them, but that would
@@ -119,15 +125,18 @@ static enum core_err probe_listen_address(const struct sockaddr_storage *addr, i
     return err;
 }
 
-/* Stops a worker's loop from inside its own thread, when the main thread writes to the wake-up socket. */
+/* Runs the commands the main thread writes to the wake-up socket (PROXY_CMD_*), inside the worker's thread. */
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
     struct proxy_worker *w = arg;
-    char byte;
+    char bytes[16];
+    ssize_t n;
 
     (void)what;
-    (void)recv(fd, &byte, 1, 0);
-    event_base_loopbreak(w->base);
+    n = recv(fd, bytes, sizeof(bytes), 0);
+    for (ssize_t i = 0; i < n; i++) {
+        proxy_life_on_command(w, bytes[i]);
+    }
 }
 
 /*
@@ -142,22 +151,25 @@ static enum core_err worker_stop_init(struct proxy_worker *w)
         return CORE_IO;
     }
     evutil_make_socket_nonblocking(w->stop_fds[0]);
-    w->stop_event = event_new(w->base, w->stop_fds[0], EV_READ, on_stop, w);
+    w->stop_event = event_new(w->base, w->stop_fds[0], EV_READ | EV_PERSIST, on_stop, w);
     if (w->stop_event == NULL || event_add(w->stop_event, NULL) != 0) {
         return CORE_NOMEM;
     }
     return CORE_OK;
 }
 
-static enum core_err worker_init(struct proxy_worker *w, int index, const struct proxy_config *cfg,
+static enum core_err worker_init(struct proxy_worker *w, int index, struct proxy_generation *gen,
                                  struct kms_provider *kms, struct proxy_keys *keys,
                                  const struct sockaddr_storage *listen_addr,
                                  int listen_len, const struct sockaddr_storage *backend_addr, int backend_len)
 {
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
+    const struct proxy_config *cfg = gen->cfg;
 
     w->index = index;
-    w->cfg = cfg;
+    w->gen = proxy_gen_ref(gen);
+    w->cfg = gen->cfg;
+    w->tls = gen->tls;
     w->kms = kms;
     w->keys = keys;
     memcpy(&w->backend_addr, backend_addr, sizeof(*backend_addr));
@@ -175,6 +187,7 @@ static enum core_err worker_init(struct proxy_worker *w, int index, const struct
     }
     evconnlistener_set_error_cb(w->listener, on_accept_error);
     CORE_TRY(worker_stop_init(w));
+    CORE_TRY(proxy_life_worker_init(w));
     return proxy_keys_worker_init(w);
 }
 
@@ -182,6 +195,7 @@ static void worker_cleanup(struct proxy_worker *w)
 {
     proxy_upstream_drop_pool(w);
     proxy_keys_worker_cleanup(w);
+    proxy_life_worker_cleanup(w);
     if (w->stop_event != NULL) {
         event_free(w->stop_event);
     }
@@ -204,10 +218,82 @@ static void *worker_main(void *arg)
     struct proxy_worker *w = arg;
 
     event_base_dispatch(w->base);
+    atomic_store(&w->loop_done, true);
     return NULL;
 }
 
-static void wait_for_signal(void)
+static void send_command(struct proxy_worker *workers, int count, char cmd)
+{
+    for (int i = 0; i < count; i++) {
+        (void)send(workers[i].stop_fds[1], &cmd, 1, MSG_NOSIGNAL);
+    }
+}
+
+/*
+ * SIGHUP: builds the next configuration completely, then hands it to every
+ * worker. The running one stays when anything in the new one is wrong.
+ */
+static void reload(struct proxy_generation **current, struct proxy_worker *workers, int count,
+                   struct kms_provider *kms, const char *config_path)
+{
+    char err[1024];
+    char ignored[512];
+    struct proxy_generation *next = NULL;
+
+    if (proxy_reload_build(config_path, *current, kms, &next, err, sizeof(err), ignored, sizeof(ignored)) !=
+        CORE_OK) {
+        core_log(CORE_LOG_ERROR, "proxy", "configuration reload rejected, generation %u stays in use: %s",
+                 (*current)->number, err[0] != '\0' ? err : "cannot load the configuration");
+        return;
+    }
+    core_log_set_level((enum core_log_level)next->cfg->log_level);
+    for (int i = 0; i < count; i++) {
+        proxy_life_post_generation(&workers[i], next);
+    }
+    send_command(workers, count, PROXY_CMD_RELOAD);
+    core_log(CORE_LOG_NOTICE, "proxy", "configuration reloaded: generation %u from %s; ignored until restart: %s",
+             next->number, config_path != NULL ? config_path : "the environment",
+             ignored[0] != '\0' ? ignored : "none");
+    proxy_gen_unref(*current);
+    *current = next;
+}
+
+/*
+ * Waits until every worker's loop ended. A second SIGINT or SIGTERM cuts the
+ * requests still running at once, for an operator who does not want to wait
+ * for the drain deadline.
+ */
+static void wait_for_drain(struct proxy_worker *workers, int count)
+{
+    const struct timespec tick = {0, 200 * 1000 * 1000};
+    bool cut = false;
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    for (;;) {
+        int done = 0;
+        int sig;
+
+        for (int i = 0; i < count; i++) {
+            done += atomic_load(&workers[i].loop_done) ? 1 : 0;
+        }
+        if (done == count) {
+            return;
+        }
+        sig = sigtimedwait(&set, NULL, &tick);
+        if (sig > 0 && !cut) {
+            core_log(CORE_LOG_NOTICE, "proxy", "received signal %d again; cutting the requests in flight", sig);
+            send_command(workers, count, PROXY_CMD_CUT);
+            cut = true;
+        }
+    }
+}
+
+/* Serves signals until SIGINT or SIGTERM; SIGHUP reloads the configuration. */
+static void serve_signals(struct proxy_generation **current, struct proxy_worker *workers, int count,
+                          struct kms_provider *kms, const char *config_path)
 {
     sigset_t set;
     int sig = 0;
@@ -215,12 +301,23 @@ static void wait_for_signal(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    sigwait(&set, &sig);
-    core_log(CORE_LOG_NOTICE, "proxy", "received signal %d; stopping", sig);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig != SIGHUP) {
+            break;
+        }
+        reload(current, workers, count, kms, config_path);
+    }
+    core_log(CORE_LOG_NOTICE, "proxy", "received signal %d; no new connections, waiting up to %d s for requests "
+             "in flight", sig, (*current)->cfg->drain_timeout_s);
 }
 
-enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provider *kms)
+enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provider *kms, const char *config_path)
 {
+    struct proxy_generation *current = NULL;
     struct sockaddr_storage listen_addr;
     struct sockaddr_storage backend_addr;
     int listen_len = 0;
@@ -239,6 +336,7 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* libxml2 must initialise its global state before several threads parse */
@@ -256,13 +354,21 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         return CORE_CONFIG;
     }
 
+    /* the start-up configuration belongs to the caller; the generation only borrows it */
+    current = proxy_gen_new(cfg, NULL, tls, 0);
+    if (current == NULL) {
+        SSL_CTX_free(tls);
+        SSL_CTX_free(backend_tls);
+        return CORE_NOMEM;
+    }
+
     workers = calloc((size_t)cfg->workers, sizeof(*workers));
     err = workers != NULL ? proxy_keys_start(cfg, kms, &keys, keys_err, sizeof(keys_err)) : CORE_NOMEM;
     if (err != CORE_OK) {
         core_log(CORE_LOG_ERROR, "proxy", "%s", workers != NULL ? keys_err : "out of memory for the workers");
         free(workers);
-        SSL_CTX_free(tls);
         SSL_CTX_free(backend_tls);
+        proxy_gen_unref(current);
         return err;
     }
     for (int i = 0; i < cfg->workers; i++) {
@@ -272,8 +378,8 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         workers[i].keys_fds[1] = -1;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
-        err = worker_init(&workers[i], i, cfg, kms, keys, &listen_addr, listen_len, &backend_addr, backend_len);
-        workers[i].tls = tls;
+        err = worker_init(&workers[i], i, current, kms, keys, &listen_addr, listen_len, &backend_addr,
+                          backend_len);
         workers[i].backend_tls = backend_tls;
     }
     for (int i = 0; i < cfg->workers && err == CORE_OK; i++) {
@@ -292,22 +398,29 @@ enum core_err proxy_server_run(const struct proxy_config *cfg, struct kms_provid
         core_log(CORE_LOG_NOTICE, "proxy", "listening on %s:%s (%s) with %d workers; backend %s://%s:%s",
                  cfg->listen_host, cfg->listen_port, tls != NULL ? "https" : "http", cfg->workers,
                  cfg->backend_tls ? "https" : "http", cfg->backend_host, cfg->backend_port);
-        wait_for_signal();
+        serve_signals(&current, workers, cfg->workers, kms, config_path);
     }
 
+    /* each worker ends its loop once its last connection closed, or at its drain deadline */
+    send_command(workers, started, err == CORE_OK ? PROXY_CMD_DRAIN : PROXY_CMD_STOP);
+    if (err == CORE_OK) {
+        wait_for_drain(workers, started);
+    }
     for (int i = 0; i < started; i++) {
-        (void)send(workers[i].stop_fds[1], "x", 1, MSG_NOSIGNAL);
         pthread_join(workers[i].thread, NULL);
     }
     /* before the key service, whose readiness check the admin thread may be waiting on */
     proxy_admin_http_stop(admin);
+    if (err == CORE_OK) {
+        core_log(CORE_LOG_NOTICE, "proxy", "every worker stopped; exiting");
+    }
     /* after the loops, so no request waits on a call; before the workers, whose mailboxes take the last calls */
     proxy_keys_stop(keys);
     for (int i = 0; i < cfg->workers; i++) {
         worker_cleanup(&workers[i]);
     }
     free(workers);
-    SSL_CTX_free(tls);
     SSL_CTX_free(backend_tls);
+    proxy_gen_unref(current);
     return err;
 }

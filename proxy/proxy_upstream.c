@@ -397,10 +397,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     char reason[512];
 
     if (what & BEV_EVENT_CONNECTED) {
+        struct timeval timeout = {up->worker->cfg->backend_timeout_s, 0};
+
+        /* the connect timeout ends here; reads and writes get the backend timeout */
         up->connected = true;
         if (up->worker->backend_tls != NULL) {
             proxy_upstream_tls_log_connected(up->worker, bev);
         }
+        bufferevent_set_timeouts(bev, &timeout, &timeout);
         return;
     }
     if (up->req == NULL) {
@@ -417,7 +421,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
-        fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, PROXY_UPSTREAM_ERR_TIMEOUT, "backend timed out");
+        fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, PROXY_UPSTREAM_ERR_TIMEOUT,
+                     up->connected ? "backend timed out"
+                                   : "backend connection timed out (S3SEAL_BACKEND_CONNECT_TIMEOUT)");
         return;
     }
     if (up->worker->backend_tls != NULL && proxy_upstream_tls_describe(bev, reason, sizeof(reason))) {
@@ -482,6 +488,7 @@ enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_reques
 {
     struct proxy_upstream *up = w->idle;
     struct timeval timeout = {w->cfg->backend_timeout_s, 0};
+    struct timeval connect_timeout = {w->cfg->backend_connect_timeout_s, 0};
 
     if (up != NULL) {
         unlink_idle(up);
@@ -503,7 +510,11 @@ enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_reques
     bufferevent_setcb(up->bev, on_read, on_write, on_event, up);
     bufferevent_setwatermark(up->bev, EV_READ, 0, PROXY_HIGH_WATER);
     bufferevent_setwatermark(up->bev, EV_WRITE, PROXY_LOW_WATER, 0);
-    bufferevent_set_timeouts(up->bev, &timeout, &timeout);
+    if (up->connected) {
+        bufferevent_set_timeouts(up->bev, &timeout, &timeout);
+    } else {
+        bufferevent_set_timeouts(up->bev, &connect_timeout, &connect_timeout);
+    }
     bufferevent_enable(up->bev, EV_READ | EV_WRITE);
     *out = up;
     return CORE_OK;

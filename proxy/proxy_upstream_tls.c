@@ -101,11 +101,11 @@ static enum core_err configure_peer_name(SSL *ssl, const char *host, bool verify
     return X509_VERIFY_PARAM_set1_host(param, host, 0) == 1 ? CORE_OK : CORE_NOMEM;
 }
 
-SSL *proxy_upstream_tls_ssl(const struct proxy_worker *w)
+SSL *proxy_upstream_tls_ssl(SSL_CTX *ctx, const struct proxy_config *cfg)
 {
-    SSL *ssl = SSL_new(w->backend_tls);
+    SSL *ssl = SSL_new(ctx);
 
-    if (ssl != NULL && configure_peer_name(ssl, w->cfg->backend_host, !w->cfg->backend_tls_insecure) != CORE_OK) {
+    if (ssl != NULL && configure_peer_name(ssl, cfg->backend_host, !cfg->backend_tls_insecure) != CORE_OK) {
         SSL_free(ssl);
         return NULL;
     }
@@ -114,7 +114,7 @@ SSL *proxy_upstream_tls_ssl(const struct proxy_worker *w)
 
 enum core_err proxy_upstream_tls_bev(struct proxy_worker *w, struct bufferevent **out)
 {
-    SSL *ssl = proxy_upstream_tls_ssl(w);
+    SSL *ssl = proxy_upstream_tls_ssl(w->backend_tls, w->cfg);
     struct bufferevent *bev;
 
     if (ssl == NULL) {

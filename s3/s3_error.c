@@ -82,6 +82,8 @@ static const struct error_info error_table[S3_ERR_COUNT] = {
     [S3_ERR_INVALID_PART_ORDER] = {"InvalidPartOrder", 400, "The list of parts is not in ascending order."},
     [S3_ERR_NO_SUCH_KEY] = {"NoSuchKey", 404, "The object does not exist."},
     [S3_ERR_INVALID_PART_NUMBER] = {"InvalidPartNumber", 416, "The requested part number is not satisfiable."},
+    [S3_ERR_REQUEST_HEADER_SECTION_TOO_LARGE] = {"RequestHeaderSectionTooLarge", 400,
+                                                 "The request line and headers exceed the maximum allowed size."},
 };
 
 static bool is_known_code(enum s3_error_code code)

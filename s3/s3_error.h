@@ -73,6 +73,13 @@ enum s3_error_code {
     S3_ERR_INVALID_PART_ORDER, /* 400 InvalidPartOrder */
     S3_ERR_NO_SUCH_KEY,        /* 404 NoSuchKey */
     S3_ERR_INVALID_PART_NUMBER, /* 416 InvalidPartNumber */
+    /*
+     * 400 RequestHeaderSectionTooLarge: S3 answers a request line and headers
+     * over its limit (8 KB on AWS, query string included) with this code, not
+     * with 431 or 414, so s3seal uses it for too many headers and for a too
+     * long request target as well.
+     */
+    S3_ERR_REQUEST_HEADER_SECTION_TOO_LARGE,
     S3_ERR_COUNT /* number of codes; not a code */
 };
 

@@ -8,9 +8,10 @@
 # provider against a test double), kms_awskms.sh (AWS KMS, served by
 # moto), kms_kmip.sh (KMIP keys on a PyKMIP server), ssec.sh
 # (customer-provided keys), rotation.sh (master key rotation with s3seal
-# rewrap), observability.sh (metrics, health checks and the access log) and
+# rewrap), observability.sh (metrics, health checks and the access log),
 # backend_tls.sh (an https:// backend: nginx terminates TLS in front of
-# RGW). Last, tests/compat/run.sh runs the workflows of real S3 clients and
+# RGW) and lifecycle.sh (limits, timeouts, SIGHUP reload and the graceful
+# stop). Last, tests/compat/run.sh runs the workflows of real S3 clients and
 # writes its results table: tests/compat/results.md for the normal build,
 # build-asan/compat-results.md for the sanitizer build.
 # tests/compat needs the node packages of tests/compat/node: run
@@ -108,6 +109,8 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/observability.sh || true
     run_stage "$build_dir: integration (backend_tls.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/backend_tls.sh || true
+    run_stage "$build_dir: integration (lifecycle.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/lifecycle.sh || true
     run_stage "$build_dir: client compatibility (tests/compat)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/compat/run.sh \
         --build-label "$label" --results "$results" || true

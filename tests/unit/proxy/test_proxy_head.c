@@ -110,7 +110,7 @@ static void test_head_field_count_limit(void)
     }
     snprintf(text + len, sizeof(text) - len, "\r\n");
     CHECK(parse(text, sizeof(text), &h) == HPE_USER);
-    CHECK(h.too_large);
+    CHECK(h.too_many);
     proxy_head_cleanup(&h);
 }
 

@@ -162,6 +162,7 @@ static struct proxy_request *request_new(struct fixture *f)
     struct proxy_request *req = calloc(1, sizeof(*req));
 
     req->conn = &f->conn;
+    req->cfg = &f->cfg;
     req->target.bucket = bucket_name;
     req->target.key = key_name;
     req->target.key_len = 3;
