@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/core_err.h"
 #include "crypto/crypto_envelope.h"
@@ -49,6 +50,10 @@
  * reading resumes once the output drains below PROXY_LOW_WATER.
  */
 #define PROXY_HIGH_WATER (512 * 1024)
+/* bounds of the lingering close after an error response to a request whose body was not read */
+#define PROXY_LINGER_IDLE_S 2
+#define PROXY_LINGER_MAX_S 30
+#define PROXY_LINGER_MAX_BYTES ((size_t)64 * 1024 * 1024)
 #define PROXY_LOW_WATER (128 * 1024)
 #define PROXY_READ_SLICE (64 * 1024)
 
@@ -289,6 +294,10 @@ struct proxy_conn {
     bool paused_for_upstream;  /* reading stopped until the backend output drains */
     bool in_parser;            /* inside llhttp_execute: frees are deferred */
     bool dead;                 /* free at the next safe point */
+    bool client_gone;          /* the client left; the request only finishes its backend cleanup */
+    bool linger;               /* after the last response, read and drop the unread request body */
+    time_t linger_until;       /* when lingering ends even if the client keeps sending */
+    size_t linger_dropped;     /* request bytes dropped while lingering */
     char peer[64];
 };
 
