@@ -6,7 +6,11 @@
 # objects copied from the backend), plaintext.sh (unencrypted prefixes),
 # kms_pkcs11.sh (PKCS#11 keys in SoftHSM2), kms_vault.sh (Vault transit
 # provider against a test double), ssec.sh (customer-provided keys) and
-# rotation.sh (master key rotation with s3seal rewrap). Last,
+# rotation.sh (master key rotation with s3seal rewrap). Then the short modes
+# of tests/faults/faults.sh (backend and client faults through a fault
+# relay), tests/faults/tamper.sh (bit flips in stored objects, 300 samples)
+# and tests/load/load.sh (20 clients, 1,000 idle connections); their long
+# modes are described in tests/faults/README.md. Last,
 # tests/compat/run.sh runs the workflows of real S3 clients and writes its
 # results table: tests/compat/results.md for the normal build,
 # build-asan/compat-results.md for the sanitizer build.
@@ -97,6 +101,12 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/ssec.sh || true
     run_stage "$build_dir: integration (rotation.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/rotation.sh || true
+    run_stage "$build_dir: faults (tests/faults/faults.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/faults/faults.sh || true
+    run_stage "$build_dir: tamper (tests/faults/tamper.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" TAMPER_SAMPLES=300 bash tests/faults/tamper.sh || true
+    run_stage "$build_dir: load (tests/load/load.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/load/load.sh || true
     run_stage "$build_dir: client compatibility (tests/compat)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/compat/run.sh \
         --build-label "$label" --results "$results" || true
