@@ -319,6 +319,9 @@ struct proxy_upstream {
     bool release_reusable;
     bool paused_for_key;  /* the response waits unread for its data key; see proxy_upstream_continue */
     bool sent_head;       /* the request sent was a HEAD, so its response has no body */
+    bool reused;          /* taken from the idle pool for this request */
+    bool replayable;      /* the request sent was a head alone, so it can be sent again */
+    bool response_begun;  /* a byte of the response arrived */
     enum s3_error_code failure; /* set by a parser callback that gave up on the response */
 };
 

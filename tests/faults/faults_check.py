@@ -173,6 +173,21 @@ class Faults:
         self.expect_cut_or_error(label, resp, self.big)
         return resp.describe(), self.check_nothing_partial(label, f"absent-{label}")
 
+    def stale_pool(self, label):
+        """s3seal's pooled backend connections were closed by the backend just as the next requests use them."""
+        warm = self.proxy.get(self.bucket, "health-1")
+        relay_command("stale")
+        get = self.proxy.get(self.bucket, "seed-4m")
+        report(warm.status == 200 and get.status == 200 and get.complete and get.body == self.big,
+               f"{label}: GET on a stale pooled connection is served whole", f"got {get.describe()}")
+        self.proxy.get(self.bucket, "health-1")
+        relay_command("stale")
+        key = f"put-{label}"
+        put = self.proxy.put(self.bucket, key, self.big[:70000])
+        report(put.status == 200, f"{label}: PUT on a stale pooled connection succeeds", f"got {put.describe()}")
+        self.seeded[key] = self.big[:70000]
+        return f"GET {get.describe()}, PUT {put.describe()}", self.check_nothing_partial(label, f"absent-{label}")
+
     # ---- client-side faults ----
 
     def client_abort_upload(self, label):
@@ -245,6 +260,7 @@ def main():
     f.run("status 503", "slowdown-put", f.put_fails((503,), "SlowDown"))
     f.run("status 503", "slowdown-head", f.get_fails((503,), None, "HEAD"))
     f.run("status 503", "slowdown-list", f.get_fails((503,), "SlowDown", "LIST"))
+    f.run("pass", "stale-pooled-connection", f.stale_pool)
     f.run("pass", "client-abort-upload", f.client_abort_upload)
     f.run("pass", "client-stall-upload", f.client_stall_upload)
     f.run("pass", "client-abort-download", f.client_abort_download)

@@ -20,9 +20,13 @@ time through the control port: one line per command, and one line in reply:
                           never answer
     status 500|503        answer the first request of the next connection with
                           InternalError or SlowDown and close it
+    stale                 mark the open connections as closed by the backend:
+                          the next bytes s3seal sends on one of them close it
+                          without an answer, as a backend that just closed an
+                          idle keep-alive connection does
     stats                 print the counters as NAME=VALUE words
 
-Every command except stats first closes all open relayed connections, so
+Every command except stale and stats first closes all open relayed connections, so
 that s3seal's pool of idle backend connections is empty and its next backend
 request opens a new connection that the armed fault applies to. Each fault
 except refuse fires once and then the relay passes traffic again. The reply
@@ -54,7 +58,7 @@ class Relay:
         self.fault = "pass"
         self.limit = 0
         self.conns = set()
-        self.stats = {"accepted": 0, "fired": 0, "reset": 0, "stalled": 0, "answered": 0}
+        self.stats = {"accepted": 0, "fired": 0, "reset": 0, "stalled": 0, "answered": 0, "stale_closed": 0}
 
     async def start_listening(self):
         if self.server is None:
@@ -146,7 +150,7 @@ class Connection:
         self.relay = relay
         self.sides = ((reader, writer), (up_reader, up_writer))
         self.tasks = []
-        self.stalled = asyncio.Event()
+        self.stale = False
 
     async def run(self):
         (reader, writer), (up_reader, up_writer) = self.sides
@@ -166,6 +170,10 @@ class Connection:
                     dst.write_eof() if dst.can_write_eof() else dst.close()
                     return
                 relay = self.relay
+                if self.stale and direction == "upload":
+                    relay.stats["stale_closed"] += 1
+                    self.close(reset=False)
+                    return
                 if relay.fault in (f"reset_{direction}", f"stall_{direction}") and moved + len(data) > relay.limit:
                     keep = max(0, relay.limit - moved)
                     dst.write(data[:keep])
@@ -222,9 +230,14 @@ async def command(relay, words):
     name = words[0]
     if name == "stats":
         return " ".join(f"{k}={v}" for k, v in relay.stats.items())
+    if name == "stale":
+        for conn in relay.conns:
+            conn.stale = True
+        return "ok"
     if name == "refuse":
         relay.arm("refuse")
         await relay.stop_listening()
+        await asyncio.sleep(0.2)
         return "ok"
     await relay.start_listening()
     if name in ("pass", "stall_accept"):
