@@ -57,7 +57,7 @@ struct cache_entry {
     uint8_t digest[32];
     uint8_t dek[KMS_DEK_LEN];
     int64_t expires_ms;
-    int64_t used_ms;
+    uint64_t used_seq; /* key_cache.use_count at the last use, for least-recently-used eviction */
     bool live;
 };
 
@@ -66,6 +66,7 @@ struct key_cache {
     struct cache_entry *slots; /* owned; kms_secmem pages, NULL when the cache is off */
     size_t cap;
     int64_t ttl_ms;
+    uint64_t use_count; /* cache uses so far; a counter, because many uses share one millisecond */
 };
 
 struct proxy_keys {
@@ -167,7 +168,7 @@ static bool cache_get(struct key_cache *c, const uint8_t digest[32], uint8_t dek
 
         if (e->live && e->expires_ms > now && CRYPTO_memcmp(e->digest, digest, 32) == 0) {
             memcpy(dek, e->dek, KMS_DEK_LEN);
-            e->used_ms = now;
+            e->used_seq = ++c->use_count;
             found = true;
         }
     }
@@ -191,7 +192,7 @@ static struct cache_entry *cache_slot(struct key_cache *c, const uint8_t digest[
         }
         if (!e->live || e->expires_ms <= now) {
             free_slot = free_slot != NULL ? free_slot : e;
-        } else if (oldest == NULL || e->used_ms < oldest->used_ms) {
+        } else if (oldest == NULL || e->used_seq < oldest->used_seq) {
             oldest = e;
         }
     }
@@ -218,7 +219,7 @@ static void cache_put(struct proxy_keys *k, const uint8_t digest[32], const uint
     memcpy(e->digest, digest, 32);
     memcpy(e->dek, dek, KMS_DEK_LEN);
     e->expires_ms = now + c->ttl_ms;
-    e->used_ms = now;
+    e->used_seq = ++c->use_count;
     e->live = true;
     pthread_mutex_unlock(&c->lock);
     if (evicts) {
