@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/core_err.h"
 #include "crypto/crypto_envelope.h"
@@ -52,6 +53,10 @@
  * reading resumes once the output drains below PROXY_LOW_WATER.
  */
 #define PROXY_HIGH_WATER (512 * 1024)
+/* bounds of the lingering close after an error response to a request whose body was not read */
+#define PROXY_LINGER_IDLE_S 2
+#define PROXY_LINGER_MAX_S 30
+#define PROXY_LINGER_MAX_BYTES ((size_t)64 * 1024 * 1024)
 #define PROXY_LOW_WATER (128 * 1024)
 #define PROXY_READ_SLICE (64 * 1024)
 
@@ -316,6 +321,10 @@ struct proxy_conn {
     struct event *timer;       /* owned; keep-alive idle or request header deadline */
     struct proxy_conn *prev;   /* the worker's connection list */
     struct proxy_conn *next;
+    bool client_gone;          /* the client left; the request only finishes its backend cleanup */
+    bool linger;               /* after the last response, read and drop the unread request body */
+    time_t linger_until;       /* when lingering ends even if the client keeps sending */
+    size_t linger_dropped;     /* request bytes dropped while lingering */
     char peer[64];
     struct proxy_conn_obs obs; /* byte counters for the access log and metrics */
 };
@@ -338,6 +347,9 @@ struct proxy_upstream {
     bool release_reusable;
     bool paused_for_key;  /* the response waits unread for its data key; see proxy_upstream_continue */
     bool sent_head;       /* the request sent was a HEAD, so its response has no body */
+    bool reused;          /* taken from the idle pool for this request */
+    bool replayable;      /* the request sent was a head alone, so it can be sent again */
+    bool response_begun;  /* a byte of the response arrived */
     enum s3_error_code failure; /* set by a parser callback that gave up on the response */
 };
 

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/rand.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -854,12 +855,59 @@ static void process_input(struct proxy_conn *c)
     }
 }
 
+static void on_linger_read(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    c->linger_dropped += evbuffer_get_length(in);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (c->linger_dropped > PROXY_LINGER_MAX_BYTES || time(NULL) >= c->linger_until) {
+        conn_free(c);
+    }
+}
+
+static void on_linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    conn_free(arg);
+}
+
+/*
+ * Closing a socket with unread bytes makes the kernel send a reset, and a
+ * client still sending its body then often loses the response too. So after
+ * an error response to a request whose body was not read, s3seal ends its
+ * own side and reads and drops the rest for a bounded time, like the
+ * lingering close of other HTTP servers. TLS connections close at once,
+ * because a TCP half-close under TLS would cut the TLS stream.
+ */
+static bool start_linger(struct proxy_conn *c)
+{
+    struct timeval idle = {PROXY_LINGER_IDLE_S, 0};
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (!c->linger || c->worker->tls != NULL || fd < 0 || shutdown(fd, SHUT_WR) != 0) {
+        return false;
+    }
+    c->linger = false;
+    c->linger_until = time(NULL) + PROXY_LINGER_MAX_S;
+    bufferevent_setcb(c->bev, on_linger_read, NULL, on_linger_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    /* a full input buffer would keep reading suspended, and with it the idle timeout */
+    c->linger_dropped = evbuffer_get_length(bufferevent_get_input(c->bev));
+    evbuffer_drain(bufferevent_get_input(c->bev), c->linger_dropped);
+    bufferevent_set_timeouts(c->bev, &idle, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+    return true;
+}
+
 static void on_flushed_close(struct bufferevent *bev, void *arg)
 {
     struct proxy_conn *c = arg;
 
     (void)bev;
-    if (evbuffer_get_length(proxy_conn_output(c)) == 0) {
+    if (evbuffer_get_length(proxy_conn_output(c)) == 0 && !start_linger(c)) {
         conn_free(c);
     }
 }
@@ -877,6 +925,7 @@ static void advance(struct proxy_conn *c)
         /* a draining worker closes each connection after its response */
         if ((req->has_body && !req->body_done) || c->worker->draining) {
             req->keep_alive = false;
+            c->linger = true;
         }
         c->state = req->keep_alive ? PROXY_CONN_READING_HEAD : PROXY_CONN_CLOSING;
         c->req = NULL;
@@ -886,6 +935,10 @@ static void advance(struct proxy_conn *c)
             c->parser.data = c;
             proxy_life_wait_request(c);
         }
+    }
+    if (c->state == PROXY_CONN_CLOSING && c->client_gone) {
+        conn_free(c);
+        return;
     }
     if (c->state == PROXY_CONN_CLOSING) {
         bufferevent_disable(c->bev, EV_READ);
@@ -920,6 +973,39 @@ static void on_write(struct bufferevent *bev, void *arg)
     }
 }
 
+/*
+ * Aborts the backend multipart upload of a request whose client left before
+ * its response, so that the upload's parts do not stay stored on the backend.
+ * The connection stays allocated, without reading or writing, until the abort
+ * ends; advance() frees it then. Returns false when there is nothing to abort.
+ */
+static bool abort_abandoned_upload(struct proxy_conn *c)
+{
+    struct proxy_request *req = c->req;
+
+    if (c->client_gone || req == NULL || req->backend_upload_id[0] == '\0' || req->step == PROXY_STEP_ABORT ||
+        req->response_started) {
+        return false;
+    }
+    c->client_gone = true;
+    c->state = PROXY_CONN_WAITING_RESPONSE;
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    req->keep_alive = false;
+    req->body_mode = PROXY_BODY_DISCARD;
+
+    /* the backend request in flight may be in the middle of its body, so its connection cannot be reused */
+    if (req->up != NULL) {
+        proxy_upstream_release(req->up, false);
+        req->up = NULL;
+    }
+    if (req->source_up != NULL) {
+        proxy_upstream_release(req->source_up, false);
+    }
+    core_log(CORE_LOG_WARN, "proxy", "client left during an upload; aborting backend upload %s r=%s peer=%s",
+             req->backend_upload_id, req->id, c->peer);
+    return proxy_upload_abort_instead(req);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct proxy_conn *c = arg;
@@ -936,6 +1022,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         core_log(CORE_LOG_WARN, "proxy", "client connection %s while serving a request r=%s peer=%s",
                  (what & BEV_EVENT_TIMEOUT) ? "timed out" : (what & BEV_EVENT_EOF) ? "closed" : "failed",
                  c->req->id, c->peer);
+        if (abort_abandoned_upload(c)) {
+            return;
+        }
     }
     conn_free(c);
 }

@@ -701,6 +701,7 @@ enum core_err proxy_forward_start(struct proxy_request *req)
     write_head(proxy_upstream_output(req->up), req, &t, &list, authorization);
     /* the fetch mode may change while the response arrives, so the method of this request is kept here */
     req->up->sent_head = strcmp(proxy_forward_method(req), "HEAD") == 0;
+    req->up->replayable = body_length == 0 && req->step != PROXY_STEP_COMPLETE;
     req->upstream_sent_all = body_length == 0;
     if (req->step == PROXY_STEP_COMPLETE) {
         evbuffer_add_buffer(proxy_upstream_output(req->up), req->step_body);

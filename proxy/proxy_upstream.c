@@ -114,6 +114,7 @@ static int on_message_begin(llhttp_t *p)
 {
     struct proxy_upstream *up = p->data;
 
+    up->response_begun = true;
     proxy_head_reset(&up->head);
     return up->req == NULL ? -1 : 0;
 }
@@ -361,9 +362,39 @@ static void on_write(struct bufferevent *bev, void *arg)
     }
 }
 
+/*
+ * A backend may close an idle keep-alive connection just as s3seal sends the
+ * next request on it. When that request was a head alone and no byte of a
+ * response came back, sends it again once on a new connection. Returns
+ * false when the request cannot be sent again this way.
+ */
+static bool retry_on_new_connection(struct proxy_upstream *up)
+{
+    struct proxy_request *req = up->req;
+    struct proxy_worker *w = up->worker;
+
+    if (req == NULL || !up->reused || !up->replayable || up->response_begun || up->is_source) {
+        return false;
+    }
+    core_log(CORE_LOG_INFO, "proxy", "backend closed a reused connection before responding; sending again r=%s",
+             req->id);
+    proxy_upstream_release(up, false);
+
+    /* the other idle connections are likely closed too, after a backend restart for instance */
+    proxy_upstream_drop_pool(w);
+    if (proxy_forward_start(req) != CORE_OK) {
+        proxy_conn_send_error(req, S3_ERR_SERVICE_UNAVAILABLE, "cannot reach the backend", NULL, 0);
+    }
+    return true;
+}
+
 static void on_eof(struct proxy_upstream *up)
 {
     llhttp_errno_t err;
+
+    if (retry_on_new_connection(up)) {
+        return;
+    }
 
     /* a response framed by connection close ends here */
     up->in_parser = true;
@@ -430,6 +461,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         fail_tls(up, reason);
         return;
     }
+    if (retry_on_new_connection(up)) {
+        return;
+    }
     fail_request(up, S3_ERR_SERVICE_UNAVAILABLE, up->connected ? PROXY_UPSTREAM_ERR_CLOSED : PROXY_UPSTREAM_ERR_CONNECT,
                  up->connected ? "backend connection failed" : "cannot connect to the backend");
 }
@@ -490,7 +524,9 @@ enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_reques
     struct timeval timeout = {w->cfg->backend_timeout_s, 0};
     struct timeval connect_timeout = {w->cfg->backend_connect_timeout_s, 0};
 
-    if (up != NULL) {
+    bool reused = up != NULL;
+
+    if (reused) {
         unlink_idle(up);
     } else {
         enum core_err err = connect_new(w, &up);
@@ -500,6 +536,9 @@ enum core_err proxy_upstream_acquire(struct proxy_worker *w, struct proxy_reques
         }
         CORE_TRY(err);
     }
+    up->reused = reused;
+    up->replayable = false;
+    up->response_begun = false;
 
     proxy_head_reset(&up->head);
     setup_parser(up);

@@ -11,7 +11,11 @@
 # rewrap), observability.sh (metrics, health checks and the access log),
 # backend_tls.sh (an https:// backend: nginx terminates TLS in front of
 # RGW) and lifecycle.sh (limits, timeouts, SIGHUP reload and the graceful
-# stop). Last, tests/compat/run.sh runs the workflows of real S3 clients and
+# stop). Then the short modes of tests/faults/faults.sh (backend and client
+# faults through a fault relay), tests/faults/tamper.sh (bit flips in stored
+# objects, 300 samples) and tests/load/load.sh (20 clients, 1,000 idle
+# connections); their long modes are described in tests/faults/README.md.
+# Last, tests/compat/run.sh runs the workflows of real S3 clients and
 # writes its results table: tests/compat/results.md for the normal build,
 # build-asan/compat-results.md for the sanitizer build.
 # tests/compat needs the node packages of tests/compat/node: run
@@ -111,6 +115,12 @@ test_build() {
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/backend_tls.sh || true
     run_stage "$build_dir: integration (lifecycle.sh)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/integration/lifecycle.sh || true
+    run_stage "$build_dir: faults (tests/faults/faults.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/faults/faults.sh || true
+    run_stage "$build_dir: tamper (tests/faults/tamper.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" TAMPER_SAMPLES=300 bash tests/faults/tamper.sh || true
+    run_stage "$build_dir: load (tests/load/load.sh)" \
+        env S3SEAL_BIN="$build_dir/s3seal" bash tests/load/load.sh || true
     run_stage "$build_dir: client compatibility (tests/compat)" \
         env S3SEAL_BIN="$build_dir/s3seal" bash tests/compat/run.sh \
         --build-label "$label" --results "$results" || true
