@@ -27,7 +27,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MOTO_PYTHON=${MOTO_PYTHON:-python3}
 KMS_TIMEOUT_MS=1000
-RELAY_DELAY_S=4
+# far longer than the timeout, so a clean timeout stands apart from a wait for KMS on a loaded machine
+RELAY_DELAY_S=30
 
 BUCKET=""
 MOTO_PID=""
