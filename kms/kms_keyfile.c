@@ -434,7 +434,7 @@ static enum core_err choose_key_id(const char *key_id, char id[KMS_KEYFILE_ID_MA
 
     problem = key_id_problem(key_id, strnlen(key_id, KMS_KEYFILE_ID_MAX + 1));
     if (problem != NULL) {
-        set_err(err, err_cap, "invalid key id for new key file: %s", problem);
+        set_err(err, err_cap, "invalid key id '%.64s' for the new key file: %s", key_id, problem);
         return CORE_CONFIG;
     }
     memcpy(id, key_id, strlen(key_id) + 1);

@@ -12,8 +12,15 @@
 #include "proxy/proxy_kms.h"
 #include "proxy/proxy_rewrap.h"
 #include "proxy/proxy_server.h"
+#include "proxy/proxy_version.h"
 
-#define S3SEAL_VERSION "0.1.0"
+/*
+ * Exit statuses shared by every command: 0 success, 1 the command ran and
+ * failed (invalid settings, a rejected key file, an object that failed
+ * verification), 2 the command line itself is wrong. docs/OPERATIONS.md
+ * lists them per command; scripts and service managers rely on them.
+ */
+#define EXIT_USAGE 2
 
 static void print_usage(FILE *out)
 {
@@ -24,15 +31,21 @@ static void print_usage(FILE *out)
             "backend and decrypts them on their way back.\n"
             "\n"
             "Commands:\n"
-            "  serve [--config FILE]        Run the proxy (see 's3seal serve --help' for settings).\n"
-            "  check-config [--config FILE] Load the settings and the key file, report problems, exit.\n"
+            "  serve [--config FILE]        Run the proxy.\n"
+            "  check-config [--config FILE] Load the settings and the key providers, report problems, exit.\n"
             "  keygen --out FILE [--key-id ID]\n"
             "                               Write a new master key file with mode 0600.\n"
-            "  inspect --metadata FILE      Print an object's envelope ('s3seal inspect --help').\n"
-            "  decrypt --key-file FILE ...  Decrypt an object copied from the backend, offline\n"
-            "                               ('s3seal decrypt --help').\n"
-            "  version                      Print the version.\n"
-            "  help                         Print this text.\n");
+            "  inspect --metadata FILE      Print an object's envelope, optionally verify it.\n"
+            "  decrypt --key-file FILE ...  Decrypt an object copied from the backend, offline.\n"
+            "  rewrap --bucket NAME ...     Wrap existing objects' data keys under another master key.\n"
+            "  version, --version           Print the version, commit, build type and library versions.\n"
+            "  help [COMMAND], --help       Print this text, or the help of COMMAND.\n"
+            "\n"
+            "'s3seal COMMAND --help' prints the options of each command; 's3seal serve --help'\n"
+            "lists every setting with its default.\n"
+            "\n"
+            "Exit status: 0 success, 1 the command failed (the message on stderr says why),\n"
+            "2 usage error. docs/OPERATIONS.md lists the statuses of each command.\n");
 }
 
 static void print_serve_help(FILE *out)
@@ -42,15 +55,78 @@ static void print_serve_help(FILE *out)
             "\n"
             "Accepts S3 requests, verifies their AWS Signature Version 4, encrypts object bodies\n"
             "with AES-256-GCM under a fresh data key per object, and forwards the requests to the\n"
-            "backend signed with the backend credentials. SIGINT or SIGTERM stops it after the\n"
-            "requests in flight finished (S3SEAL_DRAIN_TIMEOUT); SIGHUP reloads the settings.\n"
+            "backend signed with the backend credentials. Runs in the foreground and logs to\n"
+            "stderr. SIGINT or SIGTERM stops it after the requests in flight finished\n"
+            "(S3SEAL_DRAIN_TIMEOUT); SIGHUP reloads the settings.\n"
             "\n"
             "  --config FILE   INI file with the settings below (S3SEAL_CONFIG also sets it).\n"
+            "\n"
+            "Exit status: 0 stopped by SIGINT or SIGTERM, 1 a setting, the key file, the listen\n"
+            "address or the backend name was rejected at start (the message says which),\n"
+            "2 usage error.\n"
             "\n");
     proxy_config_print_help(out);
 }
 
-/* Parses --config FILE; returns 0, 1 for --help, or -1 on a usage error. */
+static void print_check_config_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: s3seal check-config [--config FILE]\n"
+            "\n"
+            "Loads the settings exactly as 's3seal serve' does, from FILE and the S3SEAL_*\n"
+            "environment, checks every value, opens the key providers (the key file, PKCS#11\n"
+            "token, Vault or AWS KMS) and exits without listening. Run it with the service's\n"
+            "environment before a start and after every change. 's3seal serve --help' lists\n"
+            "the settings.\n"
+            "\n"
+            "  --config FILE   INI file with the settings (S3SEAL_CONFIG also sets it).\n"
+            "\n"
+            "Exit status: 0 prints 'configuration and key file are valid', 1 a setting or the\n"
+            "key providers were rejected (the message names the setting and the value),\n"
+            "2 usage error.\n");
+}
+
+static void print_keygen_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: s3seal keygen --out FILE [--key-id ID]\n"
+            "\n"
+            "Writes a new key file holding one random 256-bit master key, with mode 0600. The\n"
+            "file must not exist yet, so an existing key is never overwritten. docs/KEYS.md\n"
+            "describes the format and how to add a key for rotation.\n"
+            "\n"
+            "  --out FILE      Where to write the key file.\n"
+            "  --key-id ID     Id of the key, recorded in every object it wraps (default: k and\n"
+            "                  8 random hex digits).\n"
+            "\n"
+            "Exit status: 0 written, 1 the file exists or cannot be written, 2 usage error.\n");
+}
+
+static void print_version_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: s3seal version   (or: s3seal --version)\n"
+            "\n"
+            "Prints the s3seal version, the commit it was built from ('unknown' when the source\n"
+            "had no git metadata, '-dirty' when it had local changes), the build type, and the\n"
+            "versions of OpenSSL, libevent, libcurl, libxml2, jansson and llhttp, both those it\n"
+            "runs with and those it was built with.\n"
+            "\n"
+            "Exit status: 0.\n");
+}
+
+/* Prints a usage error the same way every command does: what was wrong and where the help is. */
+static int usage_error(const char *cmd, const char *what, const char *value)
+{
+    if (value != NULL) {
+        fprintf(stderr, "s3seal %s: %s '%s'; see 's3seal %s --help'\n", cmd, what, value, cmd);
+    } else {
+        fprintf(stderr, "s3seal %s: %s; see 's3seal %s --help'\n", cmd, what, cmd);
+    }
+    return EXIT_USAGE;
+}
+
+/* Parses --config FILE; returns 0, 1 for --help, or -1 after printing a usage error. */
 static int parse_config_option(int argc, char **argv, const char **config_path)
 {
     static const struct option options[] = {
@@ -68,25 +144,34 @@ static int parse_config_option(int argc, char **argv, const char **config_path)
         } else if (opt == 'h') {
             return 1;
         } else {
+            /* getopt has printed which option was wrong */
+            usage_error(argv[0], "invalid option", NULL);
             return -1;
         }
     }
-    return optind == argc ? 0 : -1;
+    if (optind != argc) {
+        usage_error(argv[0], "unexpected argument", argv[optind]);
+        return -1;
+    }
+    return 0;
 }
 
-static int load_all(int argc, char **argv, struct proxy_config **cfg, struct kms_provider **kms,
+static int load_all(int argc, char **argv, bool check_only, struct proxy_config **cfg, struct kms_provider **kms,
                     const char **config_path)
 {
     char err[1024] = "";
     int rc = parse_config_option(argc, argv, config_path);
 
     if (rc == 1) {
-        print_serve_help(stdout);
+        if (check_only) {
+            print_check_config_help(stdout);
+        } else {
+            print_serve_help(stdout);
+        }
         return 0;
     }
     if (rc < 0) {
-        print_serve_help(stderr);
-        return 2;
+        return EXIT_USAGE;
     }
     if (proxy_config_load(*config_path, cfg, err, sizeof(err)) != CORE_OK) {
         fprintf(stderr, "s3seal: %s\n", err[0] ? err : "cannot load the configuration");
@@ -107,7 +192,7 @@ static int cmd_serve(int argc, char **argv, bool check_only)
     struct proxy_config *cfg = NULL;
     struct kms_provider *kms = NULL;
     const char *config_path = NULL;
-    int rc = load_all(argc, argv, &cfg, &kms, &config_path);
+    int rc = load_all(argc, argv, check_only, &cfg, &kms, &config_path);
 
     if (rc >= 0) {
         return rc;
@@ -142,16 +227,18 @@ static int cmd_keygen(int argc, char **argv)
             out = optarg;
         } else if (opt == 'k') {
             key_id = optarg;
+        } else if (opt == 'h') {
+            print_keygen_help(stdout);
+            return 0;
         } else {
-            fprintf(opt == 'h' ? stdout : stderr,
-                    "Usage: s3seal keygen --out FILE [--key-id ID]\n"
-                    "Writes a new 256-bit master key to FILE (which must not exist) with mode 0600.\n");
-            return opt == 'h' ? 0 : 2;
+            return usage_error("keygen", "invalid option", NULL);
         }
     }
-    if (out == NULL || optind != argc) {
-        fprintf(stderr, "s3seal keygen: missing --out FILE\n");
-        return 2;
+    if (optind != argc) {
+        return usage_error("keygen", "unexpected argument", argv[optind]);
+    }
+    if (out == NULL || out[0] == '\0') {
+        return usage_error("keygen", "missing --out FILE", NULL);
     }
     if (kms_keyfile_generate(out, key_id, err, sizeof(err)) != CORE_OK) {
         fprintf(stderr, "s3seal keygen: %s\n", err[0] ? err : "cannot write the key file");
@@ -161,42 +248,103 @@ static int cmd_keygen(int argc, char **argv)
     return 0;
 }
 
-int main(int argc, char **argv)
+static int cmd_version(int argc, char **argv)
 {
-    const char *cmd = argc > 1 ? argv[1] : NULL;
-
-    if (cmd == NULL) {
-        print_usage(stderr);
-        return 2;
-    }
-
-    if (strcmp(cmd, "serve") == 0) {
-        return cmd_serve(argc - 1, argv + 1, false);
-    }
-    if (strcmp(cmd, "check-config") == 0) {
-        return cmd_serve(argc - 1, argv + 1, true);
-    }
-    if (strcmp(cmd, "keygen") == 0) {
-        return cmd_keygen(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "inspect") == 0) {
-        return proxy_admin_inspect_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "decrypt") == 0) {
-        return proxy_admin_decrypt_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "rewrap") == 0) {
-        return proxy_rewrap_main(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("s3seal %s\n", S3SEAL_VERSION);
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        print_version_help(stdout);
         return 0;
     }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    if (argc > 1) {
+        return usage_error("version", "unexpected argument", argv[1]);
+    }
+    proxy_version_print(stdout);
+    return 0;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    return cmd_serve(argc, argv, true);
+}
+
+static int cmd_run_server(int argc, char **argv)
+{
+    return cmd_serve(argc, argv, false);
+}
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+};
+
+static const struct command commands[] = {
+    {"serve", cmd_run_server},
+    {"check-config", cmd_check_config},
+    {"keygen", cmd_keygen},
+    {"inspect", proxy_admin_inspect_main},
+    {"decrypt", proxy_admin_decrypt_main},
+    {"rewrap", proxy_rewrap_main},
+    {"version", cmd_version},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+static int unknown_command(const char *name)
+{
+    fprintf(stderr, "s3seal: unknown command '%s'; the commands are serve, check-config, keygen, inspect, "
+                    "decrypt, rewrap, version and help; see 's3seal --help'\n", name);
+    return EXIT_USAGE;
+}
+
+/* "s3seal help COMMAND" is "s3seal COMMAND --help", so each command keeps its help in one place. */
+static int cmd_help(int argc, char **argv)
+{
+    const struct command *c;
+    char help_option[] = "--help"; /* writable: the commands take char ** as main does */
+    char *help_argv[3];
+
+    if (argc < 2) {
         print_usage(stdout);
         return 0;
     }
-    fprintf(stderr, "s3seal: unknown command '%s'\n\n", cmd);
-    print_usage(stderr);
-    return 2;
+    if (argc > 2) {
+        return usage_error("help", "unexpected argument", argv[2]);
+    }
+    c = find_command(argv[1]);
+    if (c == NULL) {
+        return unknown_command(argv[1]);
+    }
+    help_argv[0] = argv[1];
+    help_argv[1] = help_option;
+    help_argv[2] = NULL;
+    return c->run(2, help_argv);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    const struct command *c;
+
+    if (cmd == NULL) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        return cmd_version(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        return cmd_help(argc - 1, argv + 1);
+    }
+    c = find_command(cmd);
+    if (c == NULL) {
+        return unknown_command(cmd);
+    }
+    return c->run(argc - 1, argv + 1);
 }

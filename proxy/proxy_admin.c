@@ -1062,8 +1062,11 @@ int proxy_admin_inspect_main(int argc, char **argv)
     /* the key file provider logs a notice on load, which is noise in a command's output */
     core_log_set_level(CORE_LOG_WARN);
 
+    /* a usage error has been printed with a pointer to --help, as every command does */
     if (parsed != 0) {
-        print_inspect_help(parsed > 0 ? stdout : stderr);
+        if (parsed > 0) {
+            print_inspect_help(stdout);
+        }
         return parsed > 0 ? PROXY_ADMIN_EXIT_OK : PROXY_ADMIN_EXIT_USAGE;
     }
     const char *const values[] = {o.metadata, o.key_file_or_env, o.bucket, o.key};
@@ -1159,7 +1162,9 @@ int proxy_admin_decrypt_main(int argc, char **argv)
     core_log_set_level(CORE_LOG_WARN);
 
     if (parsed != 0) {
-        print_decrypt_help(parsed > 0 ? stdout : stderr);
+        if (parsed > 0) {
+            print_decrypt_help(stdout);
+        }
         return parsed > 0 ? PROXY_ADMIN_EXIT_OK : PROXY_ADMIN_EXIT_USAGE;
     }
     if (!check_decrypt_options(&o)) {
