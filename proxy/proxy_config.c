@@ -75,6 +75,7 @@ enum setting_id {
     SET_KMIP_TIMEOUT_MS,
     SET_TLS_CERT_FILE,
     SET_TLS_KEY_FILE,
+    SET_TLS_CLIENT_CA_FILE,
     SET_LOG_LEVEL,
     SET_CLIENT_TIMEOUT,
     SET_BACKEND_TIMEOUT,
@@ -265,6 +266,9 @@ static const struct setting settings[SET_COUNT] = {
                            "HTTPS (TLS 1.2 or 1.3)."},
     [SET_TLS_KEY_FILE] = {"S3SEAL_TLS_KEY_FILE", "server", "tls_key_file", NULL,
                           "PEM private key of the listener certificate."},
+    [SET_TLS_CLIENT_CA_FILE] = {"S3SEAL_TLS_CLIENT_CA_FILE", "server", "tls_client_ca_file", NULL,
+                                "PEM CA certificates; when set, every HTTPS client must present a certificate "
+                                "they issued, or the handshake fails. The client still signs its requests."},
     [SET_LOG_LEVEL] = {"S3SEAL_LOG_LEVEL", "server", "log_level", "notice",
                        "One of error, warn, notice, info, debug."},
     [SET_CLIENT_TIMEOUT] = {"S3SEAL_CLIENT_TIMEOUT", "server", "client_timeout", "60",
@@ -653,6 +657,14 @@ static enum core_err apply_server(struct proxy_config *cfg, const struct raw_con
     if (raw->values[SET_TLS_CERT_FILE] != NULL) {
         cfg->tls_cert_file = strdup(raw->values[SET_TLS_CERT_FILE]);
         cfg->tls_key_file = strdup(raw->values[SET_TLS_KEY_FILE]);
+    }
+    if (raw->values[SET_TLS_CLIENT_CA_FILE] != NULL && raw->values[SET_TLS_CERT_FILE] == NULL) {
+        snprintf(err, err_cap, "S3SEAL_TLS_CLIENT_CA_FILE needs S3SEAL_TLS_CERT_FILE and S3SEAL_TLS_KEY_FILE: client "
+                 "certificates are checked on an HTTPS listener only");
+        return CORE_CONFIG;
+    }
+    if (raw->values[SET_TLS_CLIENT_CA_FILE] != NULL) {
+        cfg->tls_client_ca_file = strdup(raw->values[SET_TLS_CLIENT_CA_FILE]);
     }
 
     level = core_log_level_parse(raw->values[SET_LOG_LEVEL]);
@@ -1223,6 +1235,7 @@ void proxy_config_free(struct proxy_config *cfg)
     free(cfg->kmip_key_id);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
+    free(cfg->tls_client_ca_file);
     free(cfg);
 }
 

@@ -29,6 +29,7 @@ struct proxy_config {
     int workers;
     char *tls_cert_file; /* owned; NULL for plain HTTP */
     char *tls_key_file;  /* owned */
+    char *tls_client_ca_file; /* owned; NULL unless clients must present a certificate */
 
     char *backend_host; /* owned; host part of S3SEAL_BACKEND_URL */
     char *backend_port; /* owned */

@@ -66,7 +66,10 @@ static void log_tls_errors(const char *what, const char *path)
     ERR_clear_error();
 }
 
-/* Builds the listener's TLS context: TLS 1.2 and 1.3 only, with the configured certificate and key. */
+/*
+ * Builds the listener's TLS context: TLS 1.2 and 1.3 only, with the configured certificate and key, and
+ * with S3SEAL_TLS_CLIENT_CA_FILE a required client certificate from those CAs.
+ */
 static enum core_err tls_context_new(const struct proxy_config *cfg, SSL_CTX **out)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -87,6 +90,19 @@ static enum core_err tls_context_new(const struct proxy_config *cfg, SSL_CTX **o
                        cfg->tls_key_file);
         SSL_CTX_free(ctx);
         return CORE_CONFIG;
+    }
+    if (cfg->tls_client_ca_file != NULL) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->tls_client_ca_file);
+
+        if (names == NULL || SSL_CTX_load_verify_locations(ctx, cfg->tls_client_ca_file, NULL) != 1) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            log_tls_errors("cannot load the client CA file (S3SEAL_TLS_CLIENT_CA_FILE)", cfg->tls_client_ca_file);
+            SSL_CTX_free(ctx);
+            return CORE_CONFIG;
+        }
+        /* the CA names tell clients which certificate to send */
+        SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
     *out = ctx;
     return CORE_OK;
