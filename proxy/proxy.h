@@ -46,11 +46,23 @@
 
 /*
  * Output above this many bytes stops reading from the other side; the
- * reading resumes once the output drains below PROXY_LOW_WATER.
+ * reading resumes once the output drains below PROXY_LOW_WATER. The input
+ * buffers stop reading at PROXY_HIGH_WATER too. With 128 KiB, a GET whose
+ * client reads slowly keeps about 400 KiB of buffers (input, output, one
+ * chunk). 512 KiB kept about 1.1 MiB and measured no faster on loopback
+ * (tests/bench/perf.sh, docs/PERFORMANCE.md).
  */
-#define PROXY_HIGH_WATER (512 * 1024)
-#define PROXY_LOW_WATER (128 * 1024)
+#define PROXY_HIGH_WATER (128 * 1024)
+#define PROXY_LOW_WATER (32 * 1024)
 #define PROXY_READ_SLICE (64 * 1024)
+
+/*
+ * Most bytes one read or write system call on a client or backend socket
+ * moves; a read also stops at the input's high-water mark. libevent 2.1
+ * defaults to 16 KiB, so a 1 GiB transfer cost about 65,000 reads, each
+ * with an ioctl(FIONREAD) and an epoll_wait.
+ */
+#define PROXY_SOCKET_IO_MAX (256 * 1024)
 
 struct proxy_upstream;
 
@@ -217,9 +229,10 @@ struct proxy_request {
     char computed_md5[25];       /* base64 Content-MD5 of a buffered body, sent to the backend */
     struct crypto_stream seal; /* owned; PROXY_BODY_SEAL */
     struct crypto_envelope_headers *envelope; /* owned; metadata for the sealed object */
-    uint8_t *plain;       /* owned; one chunk of plaintext being gathered */
+    uint8_t *plain;       /* one chunk of plaintext being gathered, in cipher after the header */
     size_t plain_fill;
     uint8_t *cipher;      /* owned; one sealed chunk */
+    size_t cipher_cap;    /* bytes allocated at cipher: one chunk of this body at most */
     size_t cipher_held;   /* bytes of the final sealed chunk not yet sent */
     bool body_verified;   /* every check over the whole body passed */
     bool plaintext_write; /* an operator rule stores this object unencrypted */
@@ -337,6 +350,7 @@ void proxy_conn_resume_reading(struct proxy_conn *c);
 void proxy_conn_maybe_free(struct proxy_conn *c);
 struct evbuffer *proxy_conn_output(struct proxy_conn *c);
 void proxy_add_date_header(struct evbuffer *out);
+void proxy_bufferevent_tune(struct bufferevent *bev);
 
 /* proxy_forward.c */
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;

@@ -29,6 +29,16 @@ struct evbuffer *proxy_conn_output(struct proxy_conn *c)
     return bufferevent_get_output(c->bev);
 }
 
+/* Lets a socket bufferevent read and write up to PROXY_SOCKET_IO_MAX bytes per system call. */
+void proxy_bufferevent_tune(struct bufferevent *bev)
+{
+    if (bufferevent_set_max_single_read(bev, PROXY_SOCKET_IO_MAX) != 0 ||
+        bufferevent_set_max_single_write(bev, PROXY_SOCKET_IO_MAX) != 0) {
+        core_log(CORE_LOG_WARN, "proxy", "cannot raise the read and write size of a connection to %d bytes",
+                 PROXY_SOCKET_IO_MAX);
+    }
+}
+
 void proxy_add_date_header(struct evbuffer *out)
 {
     char date[64];
@@ -989,6 +999,7 @@ void proxy_conn_accept(struct proxy_worker *w, evutil_socket_t fd, const struct 
     llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
     c->parser.data = c;
 
+    proxy_bufferevent_tune(c->bev);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_HIGH_WATER);
     bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_LOW_WATER, 0);

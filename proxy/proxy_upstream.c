@@ -429,6 +429,7 @@ static enum core_err connect_new(struct proxy_worker *w, struct proxy_upstream *
         return CORE_UPSTREAM;
     }
     setsockopt(bufferevent_getfd(up->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    proxy_bufferevent_tune(up->bev);
     *out = up;
     return CORE_OK;
 }
