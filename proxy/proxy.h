@@ -57,10 +57,10 @@
 #define PROXY_READ_SLICE (64 * 1024)
 
 /*
- * Most bytes one read or write system call on a client or backend socket
- * moves; a read also stops at the input's high-water mark. libevent 2.1
- * defaults to 16 KiB, so a 1 GiB transfer cost about 65,000 reads, each
- * with an ioctl(FIONREAD) and an epoll_wait.
+ * Most bytes libevent writes to a client or backend socket per system call
+ * (its default is 16 KiB). It is set as the read limit too, but libevent
+ * 2.1.12 still reads at most 4 KiB per call when more is waiting, so
+ * proxy_socket_read_more reads the rest.
  */
 #define PROXY_SOCKET_IO_MAX (256 * 1024)
 
@@ -351,6 +351,7 @@ void proxy_conn_maybe_free(struct proxy_conn *c);
 struct evbuffer *proxy_conn_output(struct proxy_conn *c);
 void proxy_add_date_header(struct evbuffer *out);
 void proxy_bufferevent_tune(struct bufferevent *bev);
+void proxy_socket_read_more(struct bufferevent *bev);
 
 /* proxy_forward.c */
 enum core_err proxy_forward_start(struct proxy_request *req) CORE_WARN_UNUSED;

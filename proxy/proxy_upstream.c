@@ -322,13 +322,13 @@ static void on_read(struct bufferevent *bev, void *arg)
 {
     struct proxy_upstream *up = arg;
 
-    (void)bev;
     if (up->req == NULL) {
         core_log(CORE_LOG_INFO, "proxy", "backend sent data on an idle connection; closing it");
         upstream_free(up);
         return;
     }
     if (!up->paused_for_client) {
+        proxy_socket_read_more(bev);
         process_input(up);
     }
 }
