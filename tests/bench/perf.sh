@@ -36,8 +36,10 @@
 #   BENCH_OUT           file for the table (perf-results.md in the current folder)
 #   S3SEAL_BIN          s3seal binary (build/s3seal); the two helper programs
 #                       are taken from tests/bench/ of the same build folder
-#   RGW_DIR, RGW_PORT, MON_PORT, OSD_PORT_MIN, OSD_PORT_MAX: passed to
-#                       tests/backend/start-rgw.sh, as in tests/bench/bench.sh
+#   RGW_DIR, RGW_PORT, MON_PORT, OSD_PORT_MIN, OSD_PORT_MAX, RGW_STORE_BYTES:
+#                       passed to tests/backend/start-rgw.sh, as in
+#                       tests/bench/bench.sh; RGW_STORE_BYTES defaults to
+#                       6 GiB here, because memstore keeps objects in RAM
 #
 # Needs curl 7.75 or newer, nginx (Debian nginx-light), openssl, python3 and
 # what tests/integration/lib.sh needs. The large file and the near-free
@@ -73,6 +75,9 @@ smoke)
     ;;
 esac
 BENCH_STREAMS=${BENCH_STREAMS:-8}
+# A full run stalled RGW's OSD with 4 GiB while two paths' large objects
+# and their garbage were stored.
+export RGW_STORE_BYTES=${RGW_STORE_BYTES:-6442450944}
 BENCH_WORKERS=${BENCH_WORKERS:-$(nproc)}
 BENCH_OUT=${BENCH_OUT:-perf-results.md}
 CURL_BIN=/usr/bin/curl
@@ -333,14 +338,15 @@ verify_large() {
     [[ $digest == "$LARGE_SHA256" ]] || fail "the large object read through $target does not match the upload"
 }
 
+# Deletes the large objects that target $1 wrote to RGW and collects the
+# garbage, so that memstore holds at most one path's large objects at a time.
 delete_large_objects() {
-    local target i
+    local bucket i
     [[ $BACKEND_KIND == rgw ]] || return 0
-    for target in direct s3seal; do
-        curl_signed direct -X DELETE -o /dev/null "$BACKEND_ENDPOINT/$(target_bucket "$target")/large.bin" || true
-        for ((i = 1; i <= BENCH_STREAMS; i++)); do
-            curl_signed direct -X DELETE -o /dev/null "$BACKEND_ENDPOINT/$(target_bucket "$target")/sink/s$i" || true
-        done
+    bucket=$(target_bucket "$1")
+    curl_signed direct -X DELETE -o /dev/null "$BACKEND_ENDPOINT/$bucket/large.bin" || true
+    for ((i = 1; i <= BENCH_STREAMS; i++)); do
+        curl_signed direct -X DELETE -o /dev/null "$BACKEND_ENDPOINT/$bucket/sink/s$i" || true
     done
     rgw_collect_garbage
 }
@@ -428,8 +434,8 @@ run_phase() {
             measure_large_single "$target"
             measure_large_parallel "$target"
             ((rep < BENCH_REPEATS)) || verify_large "$target"
+            delete_large_objects "$target"
         done
-        delete_large_objects
     done
     record "$PHASE.rss_large" "$(awk -v k="$(rss_kib "$S3SEAL_PID" VmHWM)" 'BEGIN { printf "%.1f", k / 1024 }')"
 
@@ -448,7 +454,6 @@ run_phase() {
     done
 
     if [[ $PHASE == null ]]; then
-        # large.bin of the last large run is still stored through s3seal
         curl_signed s3seal --fail -T "$SHM_DIR/large.bin" -o /dev/null "$(object_url s3seal large.bin)" ||
             fail "PUT of large.bin for the RSS runs failed"
         for n in $BENCH_RSS_STREAMS; do
