@@ -48,8 +48,8 @@
  * Output above this many bytes stops reading from the other side; the
  * reading resumes once the output drains below PROXY_LOW_WATER. The input
  * buffers stop reading at PROXY_HIGH_WATER too. With 128 KiB, a GET whose
- * client reads slowly keeps about 400 KiB of buffers (input, output, one
- * chunk). 512 KiB kept about 1.1 MiB and measured no faster on loopback
+ * client reads slowly keeps about 450 KiB of buffers (input, output, one
+ * chunk). 512 KiB kept about 1.2 MiB and measured no faster on loopback
  * (tests/bench/perf.sh, docs/PERFORMANCE.md).
  */
 #define PROXY_HIGH_WATER (128 * 1024)
