@@ -79,7 +79,8 @@ enum core_err crypto_multi_chunk_len(const uint8_t header[CRYPTO_CHUNK_HEADER_LE
  * previous one (see docs/FORMAT.md, "Multipart objects") or the tag is wrong. Returns CORE_INTERNAL when
  * plain_cap is below the chunk's plaintext length or m was not initialized.
  * On any failure plain is wiped (up to 65536 bytes), *plain_len is 0, and
- * every later call fails with CORE_CRYPTO.
+ * every later call fails with CORE_CRYPTO. plain may be
+ * chunk + CRYPTO_CHUNK_HEADER_LEN, which opens in place.
  */
 enum core_err crypto_multi_open_chunk(struct crypto_multi_open *m, const uint8_t *chunk, size_t chunk_len,
                                       uint8_t *plain, size_t plain_cap, size_t *plain_len) CORE_WARN_UNUSED;

@@ -108,6 +108,8 @@ size_t crypto_stream_next_plain_len(const struct crypto_stream *s);
  * Encrypts the next chunk of plain into out (header, ciphertext, tag) and
  * sets *out_len. plain_len must equal crypto_stream_next_plain_len and
  * out_cap must be at least plain_len + 36, otherwise returns CORE_INTERNAL.
+ * plain may be out + CRYPTO_CHUNK_HEADER_LEN, which seals in place; any
+ * other overlap is undefined.
  */
 enum core_err crypto_stream_seal_chunk(struct crypto_stream *s, const uint8_t *plain, size_t plain_len,
                                        uint8_t *out, size_t out_cap, size_t *out_len) CORE_WARN_UNUSED;
@@ -136,6 +138,8 @@ size_t crypto_stream_next_cipher_len(const struct crypto_stream *s);
  * wiped) and *plain_len is 0. Bytes offered after the FINAL chunk also
  * return CORE_CRYPTO. Returns CORE_INTERNAL when plain_cap is too small or
  * s was set up for sealing. After any failure the stream stays failed.
+ * plain may be chunk + CRYPTO_CHUNK_HEADER_LEN, which opens in place; any
+ * other overlap is undefined.
  */
 enum core_err crypto_stream_open_chunk(struct crypto_stream *s, const uint8_t *chunk, size_t chunk_len,
                                        uint8_t *plain, size_t plain_cap, size_t *plain_len) CORE_WARN_UNUSED;

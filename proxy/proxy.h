@@ -50,15 +50,27 @@
 
 /*
  * Output above this many bytes stops reading from the other side; the
- * reading resumes once the output drains below PROXY_LOW_WATER.
+ * reading resumes once the output drains below PROXY_LOW_WATER. The input
+ * buffers stop reading at PROXY_HIGH_WATER too. With 128 KiB, a GET whose
+ * client reads slowly keeps about 450 KiB of buffers (input, output, one
+ * chunk). 512 KiB kept about 1.2 MiB and measured no faster on loopback
+ * (tests/bench/perf.sh, docs/PERFORMANCE.md).
  */
-#define PROXY_HIGH_WATER (512 * 1024)
+#define PROXY_HIGH_WATER (128 * 1024)
 /* bounds of the lingering close after an error response to a request whose body was not read */
 #define PROXY_LINGER_IDLE_S 2
 #define PROXY_LINGER_MAX_S 30
 #define PROXY_LINGER_MAX_BYTES ((size_t)64 * 1024 * 1024)
-#define PROXY_LOW_WATER (128 * 1024)
+#define PROXY_LOW_WATER (32 * 1024)
 #define PROXY_READ_SLICE (64 * 1024)
+
+/*
+ * Most bytes libevent writes to a client or backend socket per system call
+ * (its default is 16 KiB). It is set as the read limit too, but libevent
+ * 2.1.12 still reads at most 4 KiB per call when more is waiting, so
+ * proxy_socket_read_more reads the rest.
+ */
+#define PROXY_SOCKET_IO_MAX (256 * 1024)
 
 struct proxy_upstream;
 struct proxy_conn;
@@ -244,9 +256,10 @@ struct proxy_request {
     char computed_md5[25];       /* base64 Content-MD5 of a buffered body, sent to the backend */
     struct crypto_stream seal; /* owned; PROXY_BODY_SEAL */
     struct crypto_envelope_headers *envelope; /* owned; metadata for the sealed object */
-    uint8_t *plain;       /* owned; one chunk of plaintext being gathered */
+    uint8_t *plain;       /* one chunk of plaintext being gathered, in cipher after the header */
     size_t plain_fill;
     uint8_t *cipher;      /* owned; one sealed chunk */
+    size_t cipher_cap;    /* bytes allocated at cipher: one chunk of this body at most */
     size_t cipher_held;   /* bytes of the final sealed chunk not yet sent */
     bool body_verified;   /* every check over the whole body passed */
     bool plaintext_write; /* an operator rule stores this object unencrypted */
@@ -383,6 +396,8 @@ void proxy_conn_maybe_free(struct proxy_conn *c);
 void proxy_conn_close(struct proxy_conn *c);
 struct evbuffer *proxy_conn_output(struct proxy_conn *c);
 void proxy_add_date_header(struct evbuffer *out);
+void proxy_bufferevent_tune(struct bufferevent *bev);
+void proxy_socket_read_more(struct bufferevent *bev);
 
 /* proxy_life.c: connection limits, client timeouts, graceful stop and configuration swaps */
 enum core_err proxy_life_worker_init(struct proxy_worker *w) CORE_WARN_UNUSED;

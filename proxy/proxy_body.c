@@ -158,9 +158,15 @@ static enum core_err prepare_buffers(struct proxy_request *req, enum s3_error_co
         *error = S3_ERR_ENTITY_TOO_LARGE;
         return CORE_TOO_LARGE;
     }
-    req->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
-    req->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
-    return req->plain != NULL && req->cipher != NULL ? CORE_OK : CORE_NOMEM;
+    /* a body smaller than a chunk gets a buffer of its own size, which is also all that is wiped */
+    req->cipher_cap = CRYPTO_CHUNK_CIPHER_MAX;
+    if (req->plain_expected < CRYPTO_CHUNK_PLAIN_MAX) {
+        req->cipher_cap = (size_t)req->plain_expected + CRYPTO_CHUNK_OVERHEAD;
+    }
+    req->cipher = malloc(req->cipher_cap);
+    /* plaintext is gathered where its ciphertext goes, and sealed in place */
+    req->plain = req->cipher != NULL ? req->cipher + CRYPTO_CHUNK_HEADER_LEN : NULL;
+    return req->cipher != NULL ? CORE_OK : CORE_NOMEM;
 }
 
 /* Starts the sealing stream under the data key proxy_body_fetch_key got, and the object's envelope. */
@@ -304,7 +310,7 @@ static enum core_err seal_some(struct proxy_request *req, const uint8_t *data, s
             break;
         }
 
-        CORE_TRY(crypto_stream_seal_chunk(&req->seal, req->plain, want, req->cipher, CRYPTO_CHUNK_CIPHER_MAX,
+        CORE_TRY(crypto_stream_seal_chunk(&req->seal, req->plain, want, req->cipher, req->cipher_cap,
                                           &sealed));
         proxy_obs_encrypted(req, want);
         req->plain_fill = 0;
@@ -573,12 +579,11 @@ void proxy_body_cleanup(struct proxy_request *req)
     s3_checksum_cleanup(&req->checksum);
     s3_chunked_free(req->chunked);
     req->chunked = NULL;
-    if (req->plain != NULL) {
-        OPENSSL_clear_free(req->plain, CRYPTO_CHUNK_PLAIN_MAX);
-        req->plain = NULL;
+    if (req->cipher != NULL) {
+        OPENSSL_clear_free(req->cipher, req->cipher_cap);
+        req->cipher = NULL;
     }
-    free(req->cipher);
-    req->cipher = NULL;
+    req->plain = NULL;
     free(req->envelope);
     req->envelope = NULL;
     if (req->small_body != NULL) {

@@ -10,9 +10,19 @@ enum core_err proxy_reader_open(struct proxy_reader *r, const uint8_t dek[KMS_DE
                                 const struct crypto_envelope *env, const char *bucket, const char *key,
                                 size_t key_len, uint64_t first_chunk)
 {
-    r->cipher = malloc(CRYPTO_CHUNK_CIPHER_MAX);
-    r->plain = malloc(CRYPTO_CHUNK_PLAIN_MAX);
-    CORE_ENSURE(r->cipher != NULL && r->plain != NULL, CORE_NOMEM);
+    /*
+     * A single-stream object smaller than a chunk needs only its own size:
+     * a 1 KiB GET then allocates and wipes 1 KiB, not 64 KiB. Multipart
+     * objects may hold full chunks in any part, so they get the maximum.
+     */
+    r->cipher_cap = CRYPTO_CHUNK_CIPHER_MAX;
+    if (!env->multipart && env->plain_len < CRYPTO_CHUNK_PLAIN_MAX) {
+        r->cipher_cap = (size_t)env->plain_len + CRYPTO_CHUNK_OVERHEAD;
+    }
+    r->cipher = malloc(r->cipher_cap);
+    CORE_ENSURE(r->cipher != NULL, CORE_NOMEM);
+    /* chunks are opened in place, which saves a 64 KiB buffer per stream */
+    r->plain = r->cipher + CRYPTO_CHUNK_HEADER_LEN;
 
     if (crypto_envelope_verify(env, dek, bucket, strlen(bucket), key, key_len) != CORE_OK) {
         r->failure = "envelope authentication failed";
@@ -40,9 +50,11 @@ static size_t next_len(const struct proxy_reader *r)
 static enum core_err open_chunk(struct proxy_reader *r, size_t len, size_t *opened)
 {
     if (r->multi_mode) {
-        return crypto_multi_open_chunk(&r->multi, r->cipher, len, r->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
+        return crypto_multi_open_chunk(&r->multi, r->cipher, len, r->plain, r->cipher_cap - CRYPTO_CHUNK_OVERHEAD,
+                                       opened);
     }
-    return crypto_stream_open_chunk(&r->single, r->cipher, len, r->plain, CRYPTO_CHUNK_PLAIN_MAX, opened);
+    return crypto_stream_open_chunk(&r->single, r->cipher, len, r->plain, r->cipher_cap - CRYPTO_CHUNK_OVERHEAD,
+                                    opened);
 }
 
 /*
@@ -151,10 +163,9 @@ void proxy_reader_cleanup(struct proxy_reader *r)
 {
     crypto_stream_cleanup(&r->single);
     crypto_multi_open_cleanup(&r->multi);
-    free(r->cipher);
-    r->cipher = NULL;
-    if (r->plain != NULL) {
-        OPENSSL_clear_free(r->plain, CRYPTO_CHUNK_PLAIN_MAX);
-        r->plain = NULL;
+    if (r->cipher != NULL) {
+        OPENSSL_clear_free(r->cipher, r->cipher_cap);
+        r->cipher = NULL;
     }
+    r->plain = NULL;
 }

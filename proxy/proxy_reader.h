@@ -22,7 +22,8 @@ struct proxy_reader {
     struct crypto_multi_open multi; /* owned; a multipart object, read by its chunk headers */
     bool multi_mode;
     uint8_t *cipher;      /* owned; the chunk being gathered */
-    uint8_t *plain;       /* owned; its plaintext */
+    uint8_t *plain;       /* its plaintext, in cipher after the chunk header */
+    size_t cipher_cap;    /* bytes allocated at cipher: the largest chunk this object can hold */
     size_t fill;          /* bytes of the chunk gathered so far */
     size_t chunk_len;     /* length of a multipart chunk once its header arrived, else 0 */
     uint64_t skip_cipher; /* response bytes before the first chunk */

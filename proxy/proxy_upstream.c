@@ -336,13 +336,13 @@ static void on_read(struct bufferevent *bev, void *arg)
 {
     struct proxy_upstream *up = arg;
 
-    (void)bev;
     if (up->req == NULL) {
         core_log(CORE_LOG_INFO, "proxy", "backend sent data on an idle connection; closing it");
         upstream_free(up);
         return;
     }
     if (!up->paused_for_client) {
+        proxy_socket_read_more(bev);
         process_input(up);
     }
 }
@@ -514,6 +514,7 @@ static enum core_err connect_new(struct proxy_worker *w, struct proxy_upstream *
         return CORE_UPSTREAM;
     }
     setsockopt(bufferevent_getfd(up->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    proxy_bufferevent_tune(up->bev);
     *out = up;
     return CORE_OK;
 }

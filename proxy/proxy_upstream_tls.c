@@ -86,10 +86,18 @@ static enum core_err configure_peer_name(SSL *ssl, const char *host, bool verify
 {
     X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
     bool is_ip = is_ip_literal(host);
+    char name[256];
 
     /* RFC 6066 section 3: a literal IP address is not sent as a server name */
-    if (!is_ip && SSL_set_tlsext_host_name(ssl, host) != 1) {
-        return CORE_NOMEM;
+    if (!is_ip) {
+        /* SSL_set_tlsext_host_name is a macro that casts its argument to void *, so it gets a writable copy */
+        if (strlen(host) >= sizeof(name)) {
+            return CORE_CONFIG;
+        }
+        memcpy(name, host, strlen(host) + 1);
+        if (SSL_set_tlsext_host_name(ssl, name) != 1) {
+            return CORE_NOMEM;
+        }
     }
     if (!verify) {
         return CORE_OK;

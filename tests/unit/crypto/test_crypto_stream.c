@@ -745,11 +745,62 @@ static void test_random_fills_buffer(void)
     CHECK(memcmp(a, b, sizeof(a)) != 0);
 }
 
+/*
+ * Seals and opens two chunks in place, as the proxy does: the plaintext
+ * sits in the chunk buffer after the header. The bytes must match a seal
+ * with separate buffers, and opening in place must return the plaintext.
+ */
+static void test_stream_seals_and_opens_in_place(void)
+{
+    size_t len = K + 100;
+    uint8_t *plain = make_plain(len, 7);
+    size_t expected_len = 0;
+    uint8_t *expected = seal_stream(dek_a, 0, sid_a, plain, len, len, &expected_len);
+    uint8_t *buf = malloc(CRYPTO_CHUNK_CIPHER_MAX);
+    struct crypto_stream s;
+    size_t offset = 0;
+    size_t n = 0;
+
+    CHECK(crypto_stream_seal_init(&s, dek_a, 0, sid_a, len) == CORE_OK);
+    for (size_t done = 0; done < len;) {
+        size_t want = crypto_stream_next_plain_len(&s);
+
+        memcpy(buf + CRYPTO_CHUNK_HEADER_LEN, plain + done, want);
+        CHECK(crypto_stream_seal_chunk(&s, buf + CRYPTO_CHUNK_HEADER_LEN, want, buf, CRYPTO_CHUNK_CIPHER_MAX, &n) ==
+              CORE_OK);
+        CHECK(n == want + CRYPTO_CHUNK_OVERHEAD);
+        CHECK(memcmp(buf, expected + offset, n) == 0);
+        offset += n;
+        done += want;
+    }
+    crypto_stream_cleanup(&s);
+    CHECK(offset == expected_len);
+
+    CHECK(crypto_stream_open_init(&s, dek_a, 0, len, 0) == CORE_OK);
+    offset = 0;
+    for (size_t done = 0; done < len;) {
+        size_t want = crypto_stream_next_cipher_len(&s);
+
+        memcpy(buf, expected + offset, want);
+        CHECK(crypto_stream_open_chunk(&s, buf, want, buf + CRYPTO_CHUNK_HEADER_LEN, K, &n) == CORE_OK);
+        CHECK(n == want - CRYPTO_CHUNK_OVERHEAD);
+        CHECK(memcmp(buf + CRYPTO_CHUNK_HEADER_LEN, plain + done, n) == 0);
+        offset += want;
+        done += n;
+    }
+    CHECK(crypto_stream_is_complete(&s));
+    crypto_stream_cleanup(&s);
+    free(buf);
+    free(expected);
+    free(plain);
+}
+
 int main(void)
 {
     RUN(test_stream_round_trips_all_sizes);
     RUN(test_stream_round_trips_multipart_part);
     RUN(test_stream_header_layout);
+    RUN(test_stream_seals_and_opens_in_place);
     RUN(test_stream_rejects_every_bit_flip_small);
     RUN(test_stream_rejects_bit_flips_two_chunks);
     RUN(test_stream_rejects_truncation);

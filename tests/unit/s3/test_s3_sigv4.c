@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "s3/s3_sigv4.h"
+#include "s3/s3_sigv4_internal.h"
 #include "s3/s3_uri.h"
 #include "test_check.h"
 
@@ -859,9 +860,46 @@ static void test_presigned_requires_signed_amz_headers(void)
     s3_auth_cleanup(&a);
 }
 
+/*
+ * Derives the signing key of the AWS documentation example (secret
+ * wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY, 20150830, us-east-1, iam) fresh,
+ * again from the per-thread cache, and after more keys than the cache has
+ * slots pushed it out. Another secret or day must give another key.
+ */
+static void test_sigv4_signing_key_cache(void)
+{
+    static const char secret[] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    static const uint8_t expected[32] = {0xc4, 0xaf, 0xb1, 0xcc, 0x57, 0x71, 0xd8, 0x71, 0x76, 0x3a, 0x39,
+                                         0x3e, 0x44, 0xb7, 0x03, 0x57, 0x1b, 0x55, 0xcc, 0x28, 0x42, 0x4d,
+                                         0x1a, 0x5e, 0x86, 0xda, 0x6e, 0xd3, 0xc1, 0x54, 0xa4, 0xb9};
+    uint8_t key[32];
+    uint8_t other[32];
+    char date[9];
+
+    CHECK(s3_sigv4_signing_key(secret, "20150830", "us-east-1", "iam", key) == CORE_OK);
+    CHECK(memcmp(key, expected, 32) == 0);
+    CHECK(s3_sigv4_signing_key(secret, "20150830", "us-east-1", "iam", key) == CORE_OK);
+    CHECK(memcmp(key, expected, 32) == 0);
+
+    CHECK(s3_sigv4_signing_key("another-secret", "20150830", "us-east-1", "iam", other) == CORE_OK);
+    CHECK(memcmp(other, expected, 32) != 0);
+    CHECK(s3_sigv4_signing_key(secret, "20150831", "us-east-1", "iam", other) == CORE_OK);
+    CHECK(memcmp(other, expected, 32) != 0);
+    CHECK(s3_sigv4_signing_key(secret, "20150830", "us-east-1", "s3", other) == CORE_OK);
+    CHECK(memcmp(other, expected, 32) != 0);
+
+    for (int day = 1; day <= 20; day++) {
+        snprintf(date, sizeof(date), "201601%02d", day);
+        CHECK(s3_sigv4_signing_key(secret, date, "us-east-1", "iam", other) == CORE_OK);
+    }
+    CHECK(s3_sigv4_signing_key(secret, "20150830", "us-east-1", "iam", key) == CORE_OK);
+    CHECK(memcmp(key, expected, 32) == 0);
+}
+
 int main(void)
 {
     RUN_TEST(test_sigv4_sign_matches_aws_examples);
+    RUN_TEST(test_sigv4_signing_key_cache);
     RUN_TEST(test_sigv4_verify_accepts_aws_examples);
     RUN_TEST(test_sigv4_verify_accepts_spaced_authorization);
     RUN_TEST(test_sigv4_verify_uses_date_without_x_amz_date);
