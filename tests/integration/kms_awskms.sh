@@ -24,6 +24,8 @@ set -euo pipefail
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/integration/kms_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kms_lib.sh"
 
 MOTO_PYTHON=${MOTO_PYTHON:-python3}
 KMS_TIMEOUT_MS=1000
@@ -57,13 +59,6 @@ awskms_on_exit() {
 
 testlib_install_traps
 trap awskms_on_exit EXIT
-
-json_field() {
-    "$PYTHON_BIN" -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2], {"d": d})
-print("" if v is None else v)' "$1" "$2"
-}
 
 wait_for_port() {
     local port=$1 pid=$2 what=$3 deadline
@@ -122,39 +117,6 @@ start_with_key() {
     s3seal_start
 }
 
-make_file() {
-    head -c "$2" /dev/urandom >"$1"
-}
-
-put_object() {
-    aws_proxy s3 cp --only-show-errors "$1" "s3://$BUCKET/$2"
-}
-
-check_get() {
-    local name=$1 file=$2 key=$3 out=$WORK_DIR/get.out
-    rm -f "$out"
-    if aws_proxy s3 cp --only-show-errors "s3://$BUCKET/$key" "$out" 2>"$WORK_DIR/get.err" && cmp -s "$file" "$out"; then
-        pass "$name"
-    else
-        flunk "$name" "GET failed or returned other bytes: $(one_line "$WORK_DIR/get.err")"
-    fi
-}
-
-check_get_fails() {
-    local name=$1 file=$2 key=$3 out=$WORK_DIR/get.out
-    rm -f "$out"
-    if aws_proxy s3 cp --only-show-errors "s3://$BUCKET/$key" "$out" 2>"$WORK_DIR/get.err"; then
-        flunk "$name" "GET succeeded$(cmp -s "$file" "$out" && echo ' with the plaintext')"
-    else
-        pass "$name"
-    fi
-}
-
-backend_kms_id() {
-    aws_backend s3api head-object --bucket "$BUCKET" --key "$1" >"$WORK_DIR/raw-head.json"
-    json_field "$WORK_DIR/raw-head.json" "(d.get('Metadata') or {}).get('s3seal-kms')"
-}
-
 # Prints the HTTP status of a request through s3seal, from aws-cli's debug output. The request is
 # expected to fail, so neither its exit status nor aws-cli's retries stop the script.
 http_status_of() {
@@ -198,14 +160,6 @@ test_round_trips() {
             fi
         fi
     done
-}
-
-swap_envelope() {
-    local target=$1 source=$2 metadata
-    aws_backend s3api head-object --bucket "$BUCKET" --key "$source" >"$WORK_DIR/source-head.json"
-    metadata=$(json_field "$WORK_DIR/source-head.json" "__import__('json').dumps(d.get('Metadata') or {})")
-    aws_backend s3api copy-object --bucket "$BUCKET" --key "$target" --copy-source "$BUCKET/$target" \
-        --metadata-directive REPLACE --metadata "$metadata" >/dev/null
 }
 
 test_envelope_swap() {
@@ -275,20 +229,6 @@ test_kms_stopped() {
     fi
     status=$(http_status_of s3api get-object --bucket "$BUCKET" --key rotated "$WORK_DIR/stopped.out")
     check_equal "KMS stopped: GET answers 503" 503 "$status"
-}
-
-check_config_fails() {
-    local name=$1 expected=$2 out=$WORK_DIR/check-config.out
-    shift 2
-    if env S3SEAL_BACKEND_URL="$BACKEND_ENDPOINT" S3SEAL_BACKEND_ACCESS_KEY_ID="$BACKEND_ACCESS_KEY" \
-        S3SEAL_BACKEND_SECRET_ACCESS_KEY="$BACKEND_SECRET_KEY" S3SEAL_ACCESS_KEY_ID="$CLIENT_ACCESS_KEY" \
-        S3SEAL_SECRET_ACCESS_KEY="$CLIENT_SECRET_KEY" "$@" "$(s3seal_bin_path)" check-config >"$out" 2>&1; then
-        flunk "$name" "check-config succeeded"
-    elif grep -qF -- "$expected" "$out"; then
-        pass "$name"
-    else
-        flunk "$name" "message lacks '$expected': $(one_line "$out")"
-    fi
 }
 
 test_setting_messages() {

@@ -22,6 +22,8 @@ set -euo pipefail
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/integration/kms_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kms_lib.sh"
 
 PYKMIP_SERVER=/usr/bin/pykmip-server
 TIMEOUT_MS=1500
@@ -177,47 +179,6 @@ kmip_env() {
         "S3SEAL_KMIP_TIMEOUT_MS=$TIMEOUT_MS" "S3SEAL_LOG_LEVEL=info"
 }
 
-# Prints the value of expression $2 over the JSON file $1 (bound to d).
-json_field() {
-    "$PYTHON_BIN" -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2], {"d": d})
-print("" if v is None else v)' "$1" "$2"
-}
-
-make_file() {
-    head -c "$2" /dev/urandom >"$1"
-}
-
-put_object() {
-    aws_proxy s3 cp --only-show-errors "$1" "s3://$BUCKET/$2"
-}
-
-check_get() {
-    local name=$1 file=$2 key=$3 out=$WORK_DIR/get.out
-    rm -f "$out"
-    if aws_proxy s3 cp --only-show-errors "s3://$BUCKET/$key" "$out" 2>"$WORK_DIR/get.err" && cmp -s "$file" "$out"; then
-        pass "$name"
-    else
-        flunk "$name" "GET failed or returned other bytes: $(one_line "$WORK_DIR/get.err")"
-    fi
-}
-
-check_get_fails() {
-    local name=$1 file=$2 key=$3 out=$WORK_DIR/get.out
-    rm -f "$out"
-    if aws_proxy s3 cp --only-show-errors "s3://$BUCKET/$key" "$out" 2>"$WORK_DIR/get.err"; then
-        flunk "$name" "GET succeeded$(cmp -s "$file" "$out" && echo ' with the plaintext')"
-    else
-        pass "$name"
-    fi
-}
-
-backend_kms_id() {
-    aws_backend s3api head-object --bucket "$BUCKET" --key "$1" >"$WORK_DIR/raw-head.json"
-    json_field "$WORK_DIR/raw-head.json" "(d.get('Metadata') or {}).get('s3seal-kms')"
-}
-
 test_round_trips() {
     local size key file raw=$WORK_DIR/raw.bin multipart_config=$WORK_DIR/aws-multipart.config
 
@@ -250,15 +211,6 @@ test_round_trips() {
             fi
         fi
     done
-}
-
-# Copies the s3seal-* metadata of key $2 onto key $1 on the backend.
-swap_envelope() {
-    local target=$1 source=$2 metadata
-    aws_backend s3api head-object --bucket "$BUCKET" --key "$source" >"$WORK_DIR/source-head.json"
-    metadata=$(json_field "$WORK_DIR/source-head.json" "__import__('json').dumps(d.get('Metadata') or {})")
-    aws_backend s3api copy-object --bucket "$BUCKET" --key "$target" --copy-source "$BUCKET/$target" \
-        --metadata-directive REPLACE --metadata "$metadata" >/dev/null
 }
 
 # Counts the Decrypt failures in the PyKMIP log.
@@ -368,22 +320,6 @@ test_kms_stopped() {
     check_put_503 "KMS stopped: PUT gets 503" "$file" stopped-put
     check_not_stored "KMS stopped: nothing stored" stopped-put
     check_get_503 "KMS stopped: GET gets 503" kmip-71680
-}
-
-# Runs "s3seal check-config" with the settings of lib.sh plus "$@" and
-# checks that it fails with a message that contains $2.
-check_config_fails() {
-    local name=$1 expected=$2 out=$WORK_DIR/check-config.out
-    shift 2
-    if env S3SEAL_BACKEND_URL="$BACKEND_ENDPOINT" S3SEAL_BACKEND_ACCESS_KEY_ID="$BACKEND_ACCESS_KEY" \
-        S3SEAL_BACKEND_SECRET_ACCESS_KEY="$BACKEND_SECRET_KEY" S3SEAL_ACCESS_KEY_ID="$CLIENT_ACCESS_KEY" \
-        S3SEAL_SECRET_ACCESS_KEY="$CLIENT_SECRET_KEY" "$@" "$(s3seal_bin_path)" check-config >"$out" 2>&1; then
-        flunk "$name" "check-config succeeded"
-    elif grep -qF -- "$expected" "$out"; then
-        pass "$name"
-    else
-        flunk "$name" "message lacks '$expected': $(one_line "$out")"
-    fi
 }
 
 test_setting_messages() {

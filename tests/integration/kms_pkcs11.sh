@@ -24,6 +24,8 @@ set -euo pipefail
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/integration/kms_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kms_lib.sh"
 
 PKCS11_MODULE=${S3SEAL_TEST_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 TOKEN_LABEL=s3seal-it
@@ -36,14 +38,6 @@ BUCKET=""
 PIN_FILE=""
 
 testlib_install_traps
-
-# Prints the value of expression $2 over the JSON file $1 (bound to d).
-json_field() {
-    "$PYTHON_BIN" -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-v = eval(sys.argv[2], {"d": d})
-print("" if v is None else v)' "$1" "$2"
-}
 
 # Creates a SoftHSM2 token in the work folder, an AES-256 key on it that is
 # sensitive and never extractable, and a PIN file with mode 0600.
@@ -78,45 +72,6 @@ pkcs11_env() {
     printf '%s\n' "S3SEAL_KMS_PROVIDER=pkcs11" "S3SEAL_PKCS11_MODULE=$PKCS11_MODULE" \
         "S3SEAL_PKCS11_TOKEN_LABEL=$TOKEN_LABEL" "S3SEAL_PKCS11_PIN_FILE=$PIN_FILE" \
         "S3SEAL_PKCS11_KEY_LABEL=$KEY_LABEL"
-}
-
-make_file() {
-    local path=$1 size=$2
-    head -c "$size" /dev/urandom >"$path"
-}
-
-put_object() {
-    local file=$1 key=$2
-    aws_proxy s3 cp --only-show-errors "$file" "s3://$BUCKET/$key"
-}
-
-# Checks that GET through s3seal returns exactly the file.
-check_get() {
-    local name=$1 file=$2 key=$3 out=$WORK_DIR/get.out
-    rm -f "$out"
-    if aws_proxy s3 cp --only-show-errors "s3://$BUCKET/$key" "$out" 2>"$WORK_DIR/get.err" && cmp -s "$file" "$out"; then
-        pass "$name"
-    else
-        flunk "$name" "GET failed or returned other bytes: $(tr '\n' ' ' <"$WORK_DIR/get.err")"
-    fi
-}
-
-# Checks that GET through s3seal does not return the object's bytes.
-check_get_fails() {
-    local name=$1 file=$2 key=$3 out=$WORK_DIR/get.out
-    rm -f "$out"
-    if aws_proxy s3 cp --only-show-errors "s3://$BUCKET/$key" "$out" 2>"$WORK_DIR/get.err"; then
-        flunk "$name" "GET succeeded$(cmp -s "$file" "$out" && echo ' with the plaintext')"
-    else
-        pass "$name"
-    fi
-}
-
-# Prints the s3seal-kms metadata value that the backend stores for key $1.
-backend_kms_id() {
-    local head_json=$WORK_DIR/raw-head.json
-    aws_backend s3api head-object --bucket "$BUCKET" --key "$1" >"$head_json"
-    json_field "$head_json" "(d.get('Metadata') or {}).get('s3seal-kms')"
 }
 
 test_round_trips() {
@@ -154,16 +109,6 @@ test_round_trips() {
             fi
         fi
     done
-}
-
-# Copies the s3seal-* metadata of key $2 onto key $1 on the backend, leaving
-# the body of $1 in place.
-swap_envelope() {
-    local target=$1 source=$2 metadata
-    aws_backend s3api head-object --bucket "$BUCKET" --key "$source" >"$WORK_DIR/source-head.json"
-    metadata=$(json_field "$WORK_DIR/source-head.json" "__import__('json').dumps(d.get('Metadata') or {})")
-    aws_backend s3api copy-object --bucket "$BUCKET" --key "$target" --copy-source "$BUCKET/$target" \
-        --metadata-directive REPLACE --metadata "$metadata" >/dev/null
 }
 
 test_envelope_swap() {
@@ -214,22 +159,6 @@ test_key_wrap_pad() {
     swap_envelope kwp-a kwp-b
     check_get_fails "key wrap pad: GET fails with the envelope of another object" "$a" kwp-a
     check_get "key wrap pad: GCM object of the first key still readable" "$WORK_DIR/plain-71680" p11-71680
-}
-
-# Runs "s3seal check-config" with the settings of lib.sh plus "$@" and
-# checks that it fails with a message that contains $1.
-check_config_fails() {
-    local name=$1 expected=$2 out=$WORK_DIR/check-config.out
-    shift 2
-    if env S3SEAL_BACKEND_URL="$BACKEND_ENDPOINT" S3SEAL_BACKEND_ACCESS_KEY_ID="$BACKEND_ACCESS_KEY" \
-        S3SEAL_BACKEND_SECRET_ACCESS_KEY="$BACKEND_SECRET_KEY" S3SEAL_ACCESS_KEY_ID="$CLIENT_ACCESS_KEY" \
-        S3SEAL_SECRET_ACCESS_KEY="$CLIENT_SECRET_KEY" "$@" "$(s3seal_bin_path)" check-config >"$out" 2>&1; then
-        flunk "$name" "check-config succeeded"
-    elif grep -qF -- "$expected" "$out"; then
-        pass "$name"
-    else
-        flunk "$name" "message lacks '$expected': $(tr '\n' ' ' <"$out")"
-    fi
 }
 
 test_setting_messages() {
