@@ -4,8 +4,10 @@
 # bits in their stored ciphertext and envelope metadata directly on Ceph RGW
 # and reads each altered version through s3seal with GET and ranged GET.
 # Every read must fail closed, and every byte the client receives is
-# compared with the original plaintext. Last, s3seal's log must hold no
-# sanitizer report.
+# compared with the original plaintext. Each read that fails verification
+# (500, or a body cut short) must move s3seal_integrity_failures_total on the
+# admin listener's /metrics. Last, s3seal's log must hold no sanitizer
+# report.
 #
 # Usage: bash tests/faults/tamper.sh   (settings of tests/integration/lib.sh)
 #   TAMPER_SAMPLES=N   altered versions to read (300; the long mode is 3000)
@@ -16,6 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 
 FAULTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUCKET=""
+ADMIN_PORT=""
 
 testlib_install_traps
 
@@ -23,6 +26,8 @@ setup() {
     testlib_init tamper
     s3seal_check_bin
     backend_start
+    ADMIN_PORT=$(free_port)
+    S3SEAL_START_ENV=("S3SEAL_ADMIN_LISTEN=127.0.0.1:$ADMIN_PORT")
     s3seal_start
     BUCKET=$(unique_bucket_name s3seal-tamper)
     create_bucket aws_backend "$BUCKET" >/dev/null 2>"$WORK_DIR/create-bucket.err" ||
@@ -50,7 +55,7 @@ main() {
     run_helper "tamper_check.py" env PROXY_ENDPOINT="$PROXY_ENDPOINT" CLIENT_ACCESS_KEY="$CLIENT_ACCESS_KEY" \
         CLIENT_SECRET_KEY="$CLIENT_SECRET_KEY" BACKEND_ENDPOINT="$BACKEND_ENDPOINT" \
         BACKEND_ACCESS_KEY="$BACKEND_ACCESS_KEY" BACKEND_SECRET_KEY="$BACKEND_SECRET_KEY" REGION="$REGION" \
-        BUCKET="$BUCKET" TAMPER_SAMPLES="${TAMPER_SAMPLES:-300}" TAMPER_SEED="${TAMPER_SEED:-}" \
+        BUCKET="$BUCKET" ADMIN_ENDPOINT="http://127.0.0.1:$ADMIN_PORT" TAMPER_SAMPLES="${TAMPER_SAMPLES:-300}" TAMPER_SEED="${TAMPER_SEED:-}" \
         "$PYTHON_BIN" "$FAULTS_DIR/tamper_check.py" >"$WORK_DIR/tamper-checks.txt"
     grep -v '^ok - ' "$WORK_DIR/tamper-checks.txt" || true
     grep '^tamper' "$WORK_DIR/helper.err" >&2 || true

@@ -18,6 +18,7 @@ import os
 import random
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import s3lite  # noqa: E402
@@ -75,6 +76,23 @@ class Tamper:
         self.samples = samples
         self.counts = {}
         self.altered_kind = ""
+        self.metrics_url = env["ADMIN_ENDPOINT"] + "/metrics"
+
+    def integrity_failures(self):
+        """Return s3seal_integrity_failures_total from the admin listener's /metrics."""
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("s3seal_integrity_failures_total "):
+                    return float(line.split()[1])
+        raise RuntimeError("no s3seal_integrity_failures_total in /metrics")
+
+    def check_counted(self, label, resp, before):
+        """Check that a read that failed verification (500, or a body cut short) moved the integrity counter."""
+        cut = resp.status in (200, 206) and not resp.complete
+        if resp.status == 500 or cut:
+            counted = self.integrity_failures() > before
+            report(counted, f"{label}: the integrity-failure counter counted it", "the counter did not move")
+            self.count("counted as integrity failures" if counted else "NOT counted as integrity failures")
 
     def count(self, *names):
         for name in names:
@@ -179,8 +197,10 @@ class Tamper:
         self.count(f"{obj.name}: {'metadata' if on_metadata else 'ciphertext'}")
         self.store(obj, parts, metadata)
 
+        before = self.integrity_failures()
         resp = self.proxy.get(self.bucket, obj.name)
         self.check_read(obj, f"{label} GET", resp, 0, altered, True)
+        self.check_counted(f"{label} GET", resp, before)
 
         size = len(obj.plain)
         if size == 0:
@@ -193,8 +213,11 @@ class Tamper:
             first = self.rng.randrange(size)
             last = self.rng.randrange(first, size)
         must_fail = on_metadata or (first < altered[1] and last >= altered[0])
+        before = self.integrity_failures()
         resp = self.proxy.get(self.bucket, obj.name, byte_range=f"bytes={first}-{last}")
         self.check_read(obj, f"{label} GET bytes={first}-{last}", resp, first, altered, must_fail)
+        if must_fail:
+            self.check_counted(f"{label} GET bytes={first}-{last}", resp, before)
         if resp.status == 206 and resp.complete:
             self.count("ranged GET outside the altered chunk served")
             report(resp.body == obj.plain[first : last + 1], f"{label}: ranged GET outside the altered chunk is exact")
