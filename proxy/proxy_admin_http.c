@@ -147,7 +147,10 @@ static int connect_backend(const struct proxy_worker *w, const struct proxy_conf
     return fd;
 }
 
-/* Runs one step of a non-blocking TLS call, waiting for the socket as OpenSSL asks; false past the deadline. */
+/*
+ * Waits for the socket in the direction a non-blocking TLS call needs (SSL_get_error). Returns false on
+ * another error or past the deadline.
+ */
 static bool tls_wait(SSL *ssl, int fd, int rc, int64_t deadline_ms)
 {
     int error = SSL_get_error(ssl, rc);
@@ -162,7 +165,7 @@ static bool tls_wait(SSL *ssl, int fd, int rc, int64_t deadline_ms)
 }
 
 /*
- * Sends request and reads the first bytes of the answer over TLS, with the certificate checks of the
+ * Sends request and reads the first bytes of the response over TLS, with the certificate checks of the
  * backend connections. Returns the bytes read, or -1 with reason set.
  */
 static ssize_t tls_exchange(const struct proxy_worker *w, const struct proxy_config *cfg, int fd, const char *request,
@@ -205,7 +208,7 @@ static ssize_t tls_exchange(const struct proxy_worker *w, const struct proxy_con
     return (ssize_t)got;
 }
 
-/* Sends request and reads the first bytes of the answer over plain TCP; returns the bytes read or -1. */
+/* Sends request and reads the first bytes of the response over plain TCP; returns the bytes read or -1. */
 static ssize_t plain_exchange(const struct proxy_config *cfg, int fd, const char *request, size_t len,
                               char *response, size_t want, int64_t deadline_ms, char *reason, size_t cap)
 {

@@ -4,12 +4,15 @@ object through s3seal with GET and ranged GET. Every read of an altered
 chunk, and every read of an object with an altered envelope, must fail
 closed: an error status, or a response cut short. Every byte that reaches
 the client is compared with the original plaintext at its offset, and none
-may come from the altered chunk.
+may come from the altered chunk. A read that failed verification must also
+move s3seal_integrity_failures_total on the admin listener.
 
-Settings come from the environment: PROXY_ENDPOINT, CLIENT_ACCESS_KEY,
+Settings come from the environment: PROXY_ENDPOINT, ADMIN_ENDPOINT (the
+admin listener, such as http://127.0.0.1:9090), CLIENT_ACCESS_KEY,
 CLIENT_SECRET_KEY, BACKEND_ENDPOINT, BACKEND_ACCESS_KEY, BACKEND_SECRET_KEY,
-REGION, BUCKET, TAMPER_SAMPLES (number of altered versions, 300 unless set)
-and TAMPER_SEED (random seed; a new one is drawn and printed unless set).
+REGION and BUCKET. TAMPER_SAMPLES is the number of altered versions (300
+unless set). TAMPER_SEED is the random seed; unless it is set, a new one is
+drawn and printed.
 Prints one "ok - " or "not ok - " line per check; a failed sample prints
 the seed and the sample number, so that the run can be repeated.
 """
