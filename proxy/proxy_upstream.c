@@ -342,7 +342,10 @@ static void on_read(struct bufferevent *bev, void *arg)
         return;
     }
     if (!up->paused_for_client) {
-        proxy_socket_read_more(bev);
+        /* a TLS connection's socket holds records that only OpenSSL may read */
+        if (up->worker->backend_tls == NULL) {
+            proxy_socket_read_more(bev);
+        }
         process_input(up);
     }
 }
