@@ -37,8 +37,7 @@
 #   S3SEAL_BIN          s3seal binary (build/s3seal); the two helper programs
 #                       are taken from tests/bench/ of the same build folder
 #   RGW_DIR, RGW_PORT, MON_PORT, OSD_PORT_MIN, OSD_PORT_MAX, RGW_STORE_BYTES:
-#                       passed to tests/backend/start-rgw.sh, as in
-#                       tests/bench/bench.sh; RGW_STORE_BYTES defaults to
+#                       passed to tests/backend/start-rgw.sh; RGW_STORE_BYTES defaults to
 #                       6 GiB here, because memstore keeps objects in RAM
 #
 # Needs curl 7.75 or newer, nginx (Debian nginx-light), openssl, python3 and

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by the scripts in this folder and ../bench/bench.sh: start and stop the S3
+# Helpers shared by the scripts in this folder and ../bench/perf.sh: start and stop the S3
 # backend and s3seal, run /usr/bin/aws against either of them, clean up.
 # Source this file after "set -euo pipefail". It sets no traps itself.
 #
