@@ -225,7 +225,7 @@ struct proxy_request {
     struct proxy_wrapped_key key_wrapped;
     struct s3_ssec ssec;      /* the client's SSE-C key for the object; wiped when the request ends */
     struct s3_ssec copy_ssec; /* the client's SSE-C key for a copy's source */
-    bool ssec_object;         /* the object read or written is wrapped under ssec: responses say so */
+    bool ssec_object;         /* the object read or written is wrapped under ssec, so responses carry the SSE-C headers */
     char id[17];             /* request id, also sent as x-amz-request-id */
     struct proxy_head head;  /* owned */
     struct s3_request s3;    /* views into head */

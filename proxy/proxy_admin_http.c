@@ -232,7 +232,7 @@ static ssize_t plain_exchange(const struct proxy_config *cfg, int fd, const char
 
 /*
  * Checks that the backend answers HTTP, over TLS for an https:// backend: an unsigned HEAD / gets a status
- * line back. Any status counts, because S3 answers an unsigned request with 403 and that still proves it
+ * line back. Any status counts, because S3 rejects an unsigned request with 403 and that still proves it
  * serves requests.
  */
 static bool backend_answers(const struct proxy_admin_http *a, char *reason, size_t cap)

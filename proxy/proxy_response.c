@@ -72,7 +72,7 @@ static bool is_hidden_header(const struct s3_header *h, bool encrypted)
  */
 void proxy_response_add_encryption_header(struct evbuffer *out, const struct proxy_request *req)
 {
-    /* S3 answers SSE-C requests with the algorithm and the key's MD5 in place of the encryption header */
+    /* S3 returns the algorithm and the key's MD5 for SSE-C requests, in place of the encryption header */
     if (req->ssec_object && req->ssec.present) {
         evbuffer_add_printf(out,
                             "x-amz-server-side-encryption-customer-algorithm: AES256\r\n"
@@ -194,9 +194,9 @@ static bool plaintext_size(const struct proxy_request *req, const struct proxy_u
 static void on_reader_key(struct proxy_request *req);
 
 /*
- * Unwraps the data key of an SSE-C object with the customer key of the request. S3 answers 400 to a read
- * of such an object without its key and to a customer key sent for an object stored without one, and 403
- * to a wrong key.
+ * Unwraps the data key of an SSE-C object with the customer key of the request. S3 returns 400 for a read
+ * of such an object without its key and for a customer key sent for an object stored without one, and 403
+ * for a wrong key.
  */
 static enum core_err unwrap_customer_key(struct proxy_request *req, const struct crypto_envelope *env,
                                          const uint8_t *context, size_t context_len, uint8_t dek[KMS_DEK_LEN],

@@ -272,7 +272,7 @@ check_not_stored() {
 
 # While a GET waits on the slow KMS, s3seal's only event loop (S3SEAL_WORKERS=1)
 # serves a HEAD, which needs no KMS call: the GET is still running when the
-# HEAD has its answer. curl starts at once, unlike aws-cli.
+# HEAD response arrives. curl starts at once, unlike aws-cli.
 check_loop_not_blocked() {
     local get_pid head_rc=0
     local sign=(--aws-sigv4 "aws:amz:$REGION:s3" --user "$CLIENT_ACCESS_KEY:$CLIENT_SECRET_KEY"

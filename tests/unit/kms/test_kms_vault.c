@@ -228,7 +228,8 @@ static void test_ciphertext_replies_are_parsed_and_checked(void)
 
     root = parse_json("{\"data\":{\"ciphertext\":\"vault:v7:YWJjZA==\",\"key_version\":7}}");
     CHECK(parse_ciphertext(root, out, sizeof(out), &len) == CORE_OK);
-    CHECK(len == strlen("vault:v7:YWJjZA==") && memcmp(out, "vault:v7:YWJjZA==", len) == 0);
+    CHECK(len == strlen("vault:v7:YWJjZA=="));
+    CHECK(memcmp(out, "vault:v7:YWJjZA==", len) == 0);
     CHECK(parse_ciphertext(root, out, 10, &len) == CORE_TOO_LARGE);
     json_decref(root);
 
@@ -251,7 +252,9 @@ static void test_plaintext_replies_are_decoded(void)
 
     root = parse_json("{\"data\":{\"plaintext\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"}}");
     CHECK(parse_plaintext(root, out, sizeof(out), &len) == CORE_OK);
-    CHECK(len == KMS_DEK_LEN && out[0] == 0 && out[31] == 31);
+    CHECK(len == KMS_DEK_LEN);
+    CHECK(out[0] == 0);
+    CHECK(out[31] == 31);
     CHECK(parse_plaintext(root, out, 16, &len) == CORE_CRYPTO);
     json_decref(root);
 
@@ -271,12 +274,14 @@ static void test_login_replies_give_token_and_lease(void)
 
     root = parse_json("{\"auth\":{\"client_token\":\"hvs.abc\",\"lease_duration\":3600,\"renewable\":true}}");
     CHECK(parse_login(root, token, sizeof(token), &lease) == CORE_OK);
-    CHECK(strcmp(token, "hvs.abc") == 0 && lease == 3600);
+    CHECK(strcmp(token, "hvs.abc") == 0);
+    CHECK(lease == 3600);
     CHECK(parse_login(root, token, 4, &lease) == CORE_TOO_LARGE);
     json_decref(root);
 
     root = parse_json("{\"auth\":{\"client_token\":\"hvs.abc\"}}");
-    CHECK(parse_login(root, token, sizeof(token), &lease) == CORE_OK && lease == 0);
+    CHECK(parse_login(root, token, sizeof(token), &lease) == CORE_OK);
+    CHECK(lease == 0);
     json_decref(root);
     root = parse_json("{\"auth\":{\"client_token\":\"hvs.a\\r\\nX-Evil: 1\",\"lease_duration\":1}}");
     CHECK(parse_login(root, token, sizeof(token), &lease) == CORE_KMS);
@@ -367,16 +372,20 @@ static void test_load_reports_the_setting_at_fault(void)
     char err[1024];
 
     s.addr = NULL;
-    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG && strstr(err, "S3SEAL_VAULT_ADDR") != NULL);
+    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG);
+    CHECK(strstr(err, "S3SEAL_VAULT_ADDR") != NULL);
     s.addr = "http://127.0.0.1:1";
     s.key_name = "bad/name";
-    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG && strstr(err, "S3SEAL_VAULT_KEY_NAME") != NULL);
+    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG);
+    CHECK(strstr(err, "S3SEAL_VAULT_KEY_NAME") != NULL);
     s.key_name = "k";
     s.mount = "a/../b";
-    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG && strstr(err, "S3SEAL_VAULT_MOUNT") != NULL);
+    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG);
+    CHECK(strstr(err, "S3SEAL_VAULT_MOUNT") != NULL);
     s.mount = NULL;
     s.role_id = "r";
-    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG && strstr(err, "not both") != NULL);
+    CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG);
+    CHECK(strstr(err, "not both") != NULL);
     s.token = NULL;
     CHECK(kms_vault_load(&s, &p, err, sizeof(err)) == CORE_CONFIG &&
           strstr(err, "S3SEAL_VAULT_SECRET_ID") != NULL);

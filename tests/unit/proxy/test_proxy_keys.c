@@ -2,7 +2,7 @@
 /*
  * Tests of the key service (proxy/proxy_keys.h): KMS calls run on KMS threads and finish on the worker's
  * event loop, the loop keeps running while a KMS call is slow, unwrapped keys come from the cache the
- * second time, a full queue answers at once, and a request that goes away leaves nothing behind. The
+ * second time, a full queue fails at once, and a request that goes away leaves nothing behind. The
  * provider is a test provider inside this file whose wrap is the identity and whose speed and failures
  * the tests set.
  */
@@ -35,8 +35,8 @@ struct test_provider {
     atomic_int delay_ms;
     atomic_int unwraps;
     atomic_int wraps;
-    atomic_int unavailable_left; /* unwraps that answer CORE_KMS_UNAVAILABLE before one succeeds */
-    atomic_int deny;             /* every call answers CORE_KMS_DENIED */
+    atomic_int unavailable_left; /* unwraps that return CORE_KMS_UNAVAILABLE before one succeeds */
+    atomic_int deny;             /* every call returns CORE_KMS_DENIED */
 };
 
 static void sleep_ms(int ms)

@@ -81,8 +81,11 @@ static void test_head_limits_are_capped_and_survive_reset(void)
     CHECK(h.max_count == PROXY_HEADERS_MAX);
     CHECK(feed(&h, proxy_head_on_url, "/b/k") == 0);
     proxy_head_reset(&h);
-    CHECK(h.max_len == PROXY_HEAD_MAX && h.max_count == PROXY_HEADERS_MAX && h.max_url == 512);
-    CHECK(h.url_len == 0 && h.len == 0);
+    CHECK(h.max_len == PROXY_HEAD_MAX);
+    CHECK(h.max_count == PROXY_HEADERS_MAX);
+    CHECK(h.max_url == 512);
+    CHECK(h.url_len == 0);
+    CHECK(h.len == 0);
     proxy_head_cleanup(&h);
 }
 
@@ -212,7 +215,8 @@ static void test_generation_lives_until_last_reference(void)
         proxy_config_free(cfg);
         return;
     }
-    CHECK(g->cfg == cfg && g->number == 4);
+    CHECK(g->cfg == cfg);
+    CHECK(g->number == 4);
     CHECK(proxy_gen_ref(g) == g);
     CHECK(atomic_load(&g->refs) == 2);
     proxy_gen_unref(g);
@@ -283,18 +287,23 @@ static void test_connections_beyond_limit_are_marked(void)
         proxy_life_conn_added(&conns[i]);
     }
     CHECK(w.conn_count == 4);
-    CHECK(!conns[0].over_limit && !conns[1].over_limit);
-    CHECK(conns[2].over_limit && conns[3].over_limit);
+    CHECK(!conns[0].over_limit);
+    CHECK(!conns[1].over_limit);
+    CHECK(conns[2].over_limit);
+    CHECK(conns[3].over_limit);
     CHECK(proxy_life_accept_allowed(&w));
 
     /* case: removal from the middle and the ends keeps the list whole */
     proxy_life_conn_removed(&conns[1]);
     proxy_life_conn_removed(&conns[3]);
     CHECK(w.conn_count == 2);
-    CHECK(w.conns == &conns[2] && conns[2].next == &conns[0] && conns[0].next == NULL);
+    CHECK(w.conns == &conns[2]);
+    CHECK(conns[2].next == &conns[0]);
+    CHECK(conns[0].next == NULL);
     proxy_life_conn_removed(&conns[2]);
     proxy_life_conn_removed(&conns[0]);
-    CHECK(w.conn_count == 0 && w.conns == NULL);
+    CHECK(w.conn_count == 0);
+    CHECK(w.conns == NULL);
 
     /* case: a draining worker accepts nothing */
     w.draining = true;
@@ -326,7 +335,9 @@ static void test_reload_command_swaps_generation(void)
     proxy_life_post_generation(&w, g3);
     CHECK(atomic_load(&g2->refs) == 1);
     proxy_life_on_command(&w, PROXY_CMD_RELOAD);
-    CHECK(w.gen == g3 && w.cfg == third && w.pending_gen == NULL);
+    CHECK(w.gen == g3);
+    CHECK(w.cfg == third);
+    CHECK(w.pending_gen == NULL);
     CHECK(atomic_load(&g1->refs) == 2);
 
     /* case: a reload command with nothing posted changes nothing */
