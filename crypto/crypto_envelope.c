@@ -9,12 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "crypto/crypto_kdf.h"
+#include "crypto/crypto_mac.h"
 
 #define MAC_LABEL "s3seal/1 mac"
 #define MAC_VERSION 0x01
@@ -146,39 +145,6 @@ enum core_err crypto_envelope_mac_input(const struct crypto_envelope *env, const
     return CORE_OK;
 }
 
-static enum core_err hmac_sha256(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t *data, size_t len,
-                                 uint8_t out[32])
-{
-    static char digest[] = "SHA256";
-    enum core_err err = CORE_INTERNAL;
-    EVP_MAC *mac = NULL;
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
-    size_t out_len = 0;
-
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL) {
-        goto out;
-    }
-    ctx = EVP_MAC_CTX_new(mac);
-    if (ctx == NULL) {
-        err = CORE_NOMEM;
-        goto out;
-    }
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_init(ctx, key, CRYPTO_KEY_LEN, params) != 1 || EVP_MAC_update(ctx, data, len) != 1 ||
-        EVP_MAC_final(ctx, out, &out_len, 32) != 1 || out_len != 32) {
-        goto out;
-    }
-    err = CORE_OK;
-
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return err;
-}
-
 /* MAC = first 16 bytes of HMAC-SHA256(key_meta, M) */
 static enum core_err compute_mac(const struct crypto_envelope *env, const uint8_t dek[32], const char *bucket,
                                  size_t bucket_len, const char *key, size_t key_len,
@@ -208,7 +174,7 @@ static enum core_err compute_mac(const struct crypto_envelope *env, const uint8_
     if (err != CORE_OK) {
         goto out;
     }
-    err = hmac_sha256(key_meta, input, len, full);
+    err = crypto_hmac_sha256(key_meta, sizeof(key_meta), input, len, full);
     if (err == CORE_OK) {
         memcpy(mac, full, CRYPTO_ENVELOPE_MAC_LEN);
     }

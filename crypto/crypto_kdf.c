@@ -1,67 +1,49 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* HKDF-SHA256 through OpenSSL 3's EVP_KDF interface, with the fixed inputs of format version 1. */
+/*
+ * HKDF-SHA256 (RFC 5869) with the fixed inputs of format version 1, built on
+ * crypto_hmac_sha256. OpenSSL 3.0's EVP_KDF "HKDF" looks up HMAC and SHA-256
+ * by name inside every derivation. A GET derives three keys, and this form
+ * took 1.5 µs per key against 2.5 µs in a loop on the benchmark machine.
+ * test_crypto_mac checks that both forms give the same keys.
+ */
 #include "crypto/crypto_kdf.h"
 
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
+
+#include "crypto/crypto_mac.h"
 
 /* maximum info length; the longest is "s3seal/1 data" || suite || BE32(part), 18 bytes */
 #define INFO_MAX 32
 #define SALT_MAX 8
 
-/*
- * Copies of the HKDF inputs, because OSSL_PARAM octet strings take non-const
- * pointers and -Wcast-qual forbids casting the caller's const away.
- */
 struct hkdf_input {
     uint8_t ikm[CRYPTO_KEY_LEN];
     uint8_t salt[SALT_MAX];
     size_t salt_len;
-    uint8_t info[INFO_MAX];
+    uint8_t info[INFO_MAX + 1]; /* room for the expand step's block counter */
     size_t info_len;
 };
 
+/*
+ * Every output here is 32 bytes, one SHA-256 block, so the expand step is a
+ * single HMAC over info || 0x01. An empty salt means HashLen zero bytes.
+ */
 static enum core_err hkdf_sha256(struct hkdf_input *in, uint8_t out[CRYPTO_KEY_LEN])
 {
-    static char digest[] = "SHA256";
-    enum core_err err = CORE_INTERNAL;
-    EVP_KDF *kdf = NULL;
-    EVP_KDF_CTX *ctx = NULL;
-    OSSL_PARAM params[5];
-    size_t n = 0;
+    static const uint8_t zero_salt[CRYPTO_SHA256_LEN];
+    uint8_t prk[CRYPTO_SHA256_LEN];
+    enum core_err err;
 
-    kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    if (kdf == NULL) {
-        goto out;
-    }
-    ctx = EVP_KDF_CTX_new(kdf);
-    if (ctx == NULL) {
-        goto out;
+    err = crypto_hmac_sha256(in->salt_len > 0 ? in->salt : zero_salt, in->salt_len > 0 ? in->salt_len : sizeof(zero_salt),
+                             in->ikm, sizeof(in->ikm), prk);
+    if (err == CORE_OK) {
+        in->info[in->info_len] = 0x01;
+        err = crypto_hmac_sha256(prk, sizeof(prk), in->info, in->info_len + 1, out);
     }
 
-    /*
-     * RFC 5869: an absent salt means HashLen zero bytes. OpenSSL applies that
-     * when the parameter is left out, which the Python vector check confirms.
-     */
-    params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, in->ikm, sizeof(in->ikm));
-    if (in->salt_len > 0) {
-        params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, in->salt, in->salt_len);
-    }
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, in->info, in->info_len);
-    params[n] = OSSL_PARAM_construct_end();
-
-    if (EVP_KDF_derive(ctx, out, CRYPTO_KEY_LEN, params) == 1) {
-        err = CORE_OK;
-    }
-
-out:
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
+    OPENSSL_cleanse(prk, sizeof(prk));
     OPENSSL_cleanse(in->ikm, sizeof(in->ikm));
     return err;
 }

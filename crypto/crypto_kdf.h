@@ -25,14 +25,14 @@
 /*
  * Derives the key commitment that the envelope stores to bind the DEK:
  * HKDF(IKM = dek, salt = empty, info = "s3seal/1 commit").
- * Returns CORE_INTERNAL when OpenSSL fails.
+ * Returns CORE_NOMEM or CORE_INTERNAL when OpenSSL fails.
  */
 enum core_err crypto_kdf_commitment(const uint8_t dek[CRYPTO_KEY_LEN],
                                     uint8_t out[CRYPTO_COMMITMENT_LEN]) CORE_WARN_UNUSED;
 
 /*
  * Derives the envelope MAC key: HKDF(IKM = dek, salt = empty,
- * info = "s3seal/1 meta"). Returns CORE_INTERNAL when OpenSSL fails.
+ * info = "s3seal/1 meta"). Returns CORE_NOMEM or CORE_INTERNAL when OpenSSL fails.
  */
 enum core_err crypto_kdf_meta_key(const uint8_t dek[CRYPTO_KEY_LEN],
                                   uint8_t out[CRYPTO_KEY_LEN]) CORE_WARN_UNUSED;
@@ -40,7 +40,7 @@ enum core_err crypto_kdf_meta_key(const uint8_t dek[CRYPTO_KEY_LEN],
 /*
  * Derives the AES-256-GCM key of one stream: HKDF(IKM = dek,
  * salt = stream_id, info = "s3seal/1 data" || suite || BE32(part_number)).
- * Returns CORE_INTERNAL when OpenSSL fails.
+ * Returns CORE_NOMEM or CORE_INTERNAL when OpenSSL fails.
  */
 enum core_err crypto_kdf_stream_key(const uint8_t dek[CRYPTO_KEY_LEN], const uint8_t stream_id[8],
                                     uint8_t suite, uint32_t part_number,

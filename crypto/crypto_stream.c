@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "crypto/crypto_kdf.h"
+#include "crypto/crypto_mac.h"
 
 #define NONCE_LEN 12
 
@@ -99,8 +100,8 @@ static enum core_err load_key(struct crypto_stream *s)
 {
     CORE_TRY(crypto_kdf_stream_key(s->dek, s->stream_id, CRYPTO_SUITE_AES_256_GCM, s->part_number, s->key));
 
-    int ok = s->sealing ? EVP_EncryptInit_ex(s->ctx, EVP_aes_256_gcm(), NULL, s->key, NULL)
-                        : EVP_DecryptInit_ex(s->ctx, EVP_aes_256_gcm(), NULL, s->key, NULL);
+    int ok = s->sealing ? EVP_EncryptInit_ex(s->ctx, crypto_cipher_aes_256_gcm(), NULL, s->key, NULL)
+                        : EVP_DecryptInit_ex(s->ctx, crypto_cipher_aes_256_gcm(), NULL, s->key, NULL);
     CORE_ENSURE(ok == 1, CORE_INTERNAL);
     s->has_key = true;
     return CORE_OK;

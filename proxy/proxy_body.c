@@ -18,6 +18,7 @@
 #include "core/core_log.h"
 #include "crypto/crypto_base64.h"
 #include "crypto/crypto_envelope.h"
+#include "crypto/crypto_mac.h"
 #include "kms/kms_ssec.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_obs.h"
@@ -70,7 +71,7 @@ static enum core_err prepare_payload(struct proxy_request *req, enum s3_error_co
     req->plain_expected = req->content_length;
     if (is_hex_sha256(hash)) {
         req->sha256 = EVP_MD_CTX_new();
-        if (req->sha256 == NULL || EVP_DigestInit_ex(req->sha256, EVP_sha256(), NULL) != 1) {
+        if (req->sha256 == NULL || EVP_DigestInit_ex(req->sha256, crypto_md_sha256(), NULL) != 1) {
             return CORE_NOMEM;
         }
         return CORE_OK;

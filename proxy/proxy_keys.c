@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "core/core_log.h"
+#include "crypto/crypto_mac.h"
 #include "kms/kms_secmem.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_config.h"
@@ -122,7 +123,7 @@ static enum core_err digest_parts(uint8_t tag, const void *const *parts, const s
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int len = 0;
-    bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, &tag, 1) == 1;
+    bool ok = md != NULL && EVP_DigestInit_ex(md, crypto_md_sha256(), NULL) == 1 && EVP_DigestUpdate(md, &tag, 1) == 1;
 
     for (size_t i = 0; ok && i < count; i++) {
         uint64_t n = lens[i];

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "crypto/crypto_mac.h"
 #include "s3/s3_sigv4_internal.h"
 #include "s3/s3_uri.h"
 
@@ -197,7 +198,7 @@ static enum core_err copy_auth(struct s3_chunked *d, const struct s3_auth *auth)
     d->chunk_hash = EVP_MD_CTX_new();
     d->trailer_hash = EVP_MD_CTX_new();
     CORE_ENSURE(d->chunk_hash != NULL && d->trailer_hash != NULL, CORE_NOMEM);
-    CORE_ENSURE(EVP_DigestInit_ex(d->trailer_hash, EVP_sha256(), NULL) == 1, CORE_CRYPTO);
+    CORE_ENSURE(EVP_DigestInit_ex(d->trailer_hash, crypto_md_sha256(), NULL) == 1, CORE_CRYPTO);
     return CORE_OK;
 }
 
@@ -365,7 +366,7 @@ static enum core_err on_size_line(struct s3_chunked *d, const char *line, size_t
         d->final_chunk_seen = true;
         return verify_chunk(d, true);
     }
-    if (is_signed(d) && EVP_DigestInit_ex(d->chunk_hash, EVP_sha256(), NULL) != 1) {
+    if (is_signed(d) && EVP_DigestInit_ex(d->chunk_hash, crypto_md_sha256(), NULL) != 1) {
         return fail(d, CORE_CRYPTO, S3_ERR_INTERNAL_ERROR);
     }
     d->remaining = size;

@@ -12,8 +12,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
+#include "crypto/crypto_mac.h"
 #include "s3/s3_sigv4_internal.h"
 
 static const char day_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -129,13 +129,7 @@ static void hex_encode(const uint8_t *in, size_t len, char *out)
 
 static enum core_err hmac_sha256(const void *key, size_t key_len, const char *data, uint8_t out[32])
 {
-    unsigned int out_len = 0;
-
-    CORE_ENSURE(HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)data, strlen(data), out,
-                     &out_len) != NULL,
-                CORE_INTERNAL);
-    CORE_ENSURE(out_len == 32, CORE_INTERNAL);
-    return CORE_OK;
+    return crypto_hmac_sha256(key, key_len, data, strlen(data), out);
 }
 
 static enum core_err derive_signing_key(const char *secret, const char *date8, const char *region, const char *service,
@@ -252,13 +246,10 @@ enum core_err s3_sigv4_string_to_sign(const char *amz_date, const char *scope, c
                                       size_t canonical_len, char *out, size_t cap)
 {
     uint8_t digest[32];
-    unsigned int digest_len = 0;
     char digest_hex[65];
     int n;
 
-    CORE_ENSURE(EVP_Digest(canonical_request, canonical_len, digest, &digest_len, EVP_sha256(), NULL) == 1,
-                CORE_INTERNAL);
-    CORE_ENSURE(digest_len == sizeof(digest), CORE_INTERNAL);
+    CORE_TRY(crypto_sha256(canonical_request, canonical_len, digest));
     hex_encode(digest, sizeof(digest), digest_hex);
 
     n = snprintf(out, cap, "%s\n%s\n%s\n%s", S3_SIGV4_ALGORITHM, amz_date, scope, digest_hex);
