@@ -49,19 +49,23 @@
 #define PROXY_LIST_BODY_MAX (16 * 1024 * 1024) /* listing responses s3seal rewrites */
 
 /*
- * Output above this many bytes stops reading from the other side; the
- * reading resumes once the output drains below PROXY_LOW_WATER. The input
- * buffers stop reading at PROXY_HIGH_WATER too. With 128 KiB, a GET whose
- * client reads slowly keeps about 450 KiB of buffers (input, output, one
- * chunk). 512 KiB kept about 1.2 MiB and measured no faster on loopback
- * (tests/bench/perf.sh, docs/PERFORMANCE.md).
+ * Flow control between the two sides of a stream. Output above
+ * PROXY_LOW_WATER stops feeding it from the other side, and the feeding
+ * resumes when the output has drained to PROXY_LOW_WATER, so an output
+ * contains at most PROXY_LOW_WATER plus one chunk. An input buffer stops reading its
+ * socket at PROXY_HIGH_WATER, and the kernel's socket buffers keep the rest.
+ * A GET whose client reads slowly then keeps about 256 KiB (input, output,
+ * one chunk buffer and allocator overhead); with 128 KiB inputs and outputs
+ * fed up to 128 KiB it kept about 480 KiB, with no faster transfers on
+ * loopback (tests/bench/perf.sh, docs/PERFORMANCE.md).
  */
-#define PROXY_HIGH_WATER (128 * 1024)
+#define PROXY_HIGH_WATER (64 * 1024)
+#define PROXY_LOW_WATER (16 * 1024)
 /* bounds of the lingering close after an error response to a request whose body was not read */
 #define PROXY_LINGER_IDLE_S 2
 #define PROXY_LINGER_MAX_S 30
 #define PROXY_LINGER_MAX_BYTES ((size_t)64 * 1024 * 1024)
-#define PROXY_LOW_WATER (32 * 1024)
+/* most input bytes handed to llhttp at once; no more than one chunk, so one call completes at most one chunk */
 #define PROXY_READ_SLICE (64 * 1024)
 
 /*
@@ -71,6 +75,8 @@
  * proxy_socket_read_more reads the rest.
  */
 #define PROXY_SOCKET_IO_MAX (256 * 1024)
+/* libevent 2.1's cap on one evbuffer_read (EVBUFFER_MAX_READ in its buffer.c) */
+#define PROXY_LIBEVENT_READ_MAX 4096
 
 struct proxy_upstream;
 struct proxy_conn;

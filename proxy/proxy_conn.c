@@ -51,7 +51,9 @@ void proxy_bufferevent_tune(struct bufferevent *bev)
  * socket bufferevent without TLS. The end of the input stays frozen outside
  * libevent's own reads, so it is thawed for this read and frozen again. An
  * end of stream or an error stays in the socket, and libevent's next read
- * reports it as usual.
+ * reports it as usual. An input shorter than libevent's cap means its read
+ * took all the socket held, so the readv is skipped: on a small request it
+ * would only return EAGAIN, a system call per side for nothing.
  */
 void proxy_socket_read_more(struct bufferevent *bev)
 {
@@ -63,7 +65,7 @@ void proxy_socket_read_more(struct bufferevent *bev)
     ssize_t got;
     int count;
 
-    if (fd < 0 || have >= PROXY_HIGH_WATER) {
+    if (fd < 0 || have < PROXY_LIBEVENT_READ_MAX || have >= PROXY_HIGH_WATER) {
         return;
     }
     evbuffer_unfreeze(in, 0);
@@ -100,20 +102,29 @@ void proxy_add_date_header(struct evbuffer *out)
     }
 }
 
+/*
+ * A request id is a random 64-bit start, drawn once per worker thread, plus
+ * a count of the thread's requests. Ids only have to be distinct, and
+ * RAND_bytes for every request cost a lock and a getpid() system call.
+ */
 static void make_request_id(char id[17])
 {
     static const char hex[] = "0123456789ABCDEF";
-    uint8_t raw[8] = {0};
+    static __thread uint64_t next;
+    static __thread bool seeded;
+    uint64_t value;
 
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        /* a request id only correlates logs; a weak one is better than none */
-        uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)id;
-
-        memcpy(raw, &t, sizeof(raw));
+    if (!seeded) {
+        if (RAND_bytes((unsigned char *)&next, sizeof(next)) != 1) {
+            /* a request id only correlates logs; a weak start is better than none */
+            next = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&next;
+        }
+        seeded = true;
     }
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        id[2 * i] = hex[raw[i] >> 4];
-        id[2 * i + 1] = hex[raw[i] & 15];
+    value = next++;
+    for (int i = 15; i >= 0; i--) {
+        id[i] = hex[value & 15];
+        value >>= 4;
     }
     id[16] = '\0';
 }
@@ -855,7 +866,7 @@ static bool upstream_output_full(struct proxy_conn *c)
     if (req == NULL || req->up == NULL || c->state != PROXY_CONN_READING_BODY) {
         return false;
     }
-    return evbuffer_get_length(proxy_upstream_output(req->up)) > PROXY_HIGH_WATER;
+    return evbuffer_get_length(proxy_upstream_output(req->up)) > PROXY_LOW_WATER;
 }
 
 static void reject_malformed(struct proxy_conn *c, llhttp_errno_t err)

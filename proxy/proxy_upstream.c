@@ -253,9 +253,9 @@ static bool client_output_full(struct proxy_upstream *up)
         return false;
     }
     if (up->is_source) {
-        return up->req->up == NULL || evbuffer_get_length(proxy_upstream_output(up->req->up)) > PROXY_HIGH_WATER;
+        return up->req->up == NULL || evbuffer_get_length(proxy_upstream_output(up->req->up)) > PROXY_LOW_WATER;
     }
-    return evbuffer_get_length(proxy_conn_output(up->req->conn)) > PROXY_HIGH_WATER;
+    return evbuffer_get_length(proxy_conn_output(up->req->conn)) > PROXY_LOW_WATER;
 }
 
 static void process_input(struct proxy_upstream *up)
