@@ -6,6 +6,10 @@
 #   - systemd-analyze verify on the unit, and its systemd-analyze security
 #     exposure score stays at or below 2.0;
 #   - the Compose file passes "docker compose config" (or docker-compose 1.x);
+#   - deploy/compose-certs.sh, run into a temporary folder: the server
+#     certificate verifies against the CA, names vault, localhost and
+#     127.0.0.1, the keys have restrictive modes, a second run keeps every
+#     file;
 #   - the health check script against a test double (200, 503, refused, no
 #     address) and against a locally started s3seal when the binary has the
 #     admin listener.
@@ -173,6 +177,71 @@ check_compose() {
     fi
 }
 
+# same_public_key KEY CERT: the private key KEY belongs to the certificate CERT.
+same_public_key() {
+    cmp -s <(openssl pkey -in "$1" -pubout) <(openssl x509 -in "$2" -noout -pubkey)
+}
+
+# deploy/compose-certs.sh, run into a temporary folder.
+check_compose_certs() {
+    local dir=$WORK/certs out sans san before after key_want
+    if ! command -v openssl >/dev/null; then
+        skip "compose-certs.sh: openssl is not installed (Debian package openssl)"
+        return
+    fi
+    if ! out=$(bash "$DEPLOY/compose-certs.sh" "$dir" 2>&1); then
+        flunk "compose-certs.sh into an empty folder"
+        printf '%s\n' "$out" | sed 's/^/    /'
+        return
+    fi
+    run_check "compose-certs.sh makes ca.pem, ca.key, vault.pem and vault.key" \
+        test -s "$dir/ca.pem" -a -s "$dir/ca.key" -a -s "$dir/vault.pem" -a -s "$dir/vault.key"
+    run_check "compose-certs.sh: vault.pem verifies against ca.pem as a TLS server certificate" \
+        openssl verify -purpose sslserver -CAfile "$dir/ca.pem" "$dir/vault.pem"
+    run_check "compose-certs.sh: vault.key is the key of vault.pem" same_public_key "$dir/vault.key" "$dir/vault.pem"
+    sans=$(openssl x509 -in "$dir/vault.pem" -noout -ext subjectAltName 2>&1 | tail -n +2 | tr ',' '\n' | sed 's/^ *//')
+    for san in DNS:vault DNS:localhost "IP Address:127.0.0.1"; do
+        if grep -qxF "$san" <<<"$sans"; then
+            pass "compose-certs.sh: vault.pem's subjectAltName has $san"
+        else
+            flunk "compose-certs.sh: vault.pem's subjectAltName has $san"
+            printf '    %s\n' "$sans"
+        fi
+    done
+    # Run as root, the script gives vault.key to Vault's uid; as anyone
+    # else it keeps it to that user.
+    key_want="400 100:1000"
+    if ((EUID != 0)); then
+        key_want="600 $(id -u):$(id -g)"
+    fi
+    run_check "compose-certs.sh: vault.key has mode and owner $key_want" \
+        test "$(stat -c '%a %u:%g' "$dir/vault.key")" = "$key_want"
+    run_check "compose-certs.sh: ca.key has mode 0600" test "$(stat -c '%a' "$dir/ca.key")" = 600
+    run_check "compose-certs.sh: ca.pem and vault.pem have mode 0644" \
+        test "$(stat -c '%a' "$dir/ca.pem" "$dir/vault.pem" | tr '\n' ' ')" = "644 644 "
+    before=$(cd "$dir" && sha256sum ca.pem ca.key vault.pem vault.key && stat -c '%n %a %u %g %i %Y' ca.pem ca.key vault.pem vault.key)
+    if ! out=$(bash "$DEPLOY/compose-certs.sh" "$dir" 2>&1); then
+        flunk "compose-certs.sh: a second run succeeds"
+        printf '%s\n' "$out" | sed 's/^/    /'
+        return
+    fi
+    after=$(cd "$dir" && sha256sum ca.pem ca.key vault.pem vault.key && stat -c '%n %a %u %g %i %Y' ca.pem ca.key vault.pem vault.key)
+    if [[ $before == "$after" ]] && grep -q keeping <<<"$out"; then
+        pass "compose-certs.sh: a second run keeps every file (content, mode, owner, inode)"
+    else
+        flunk "compose-certs.sh: a second run keeps every file (content, mode, owner, inode)"
+        diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed 's/^/    /'
+    fi
+    cp -a "$dir" "$WORK/certs-half"
+    rm "$WORK/certs-half/vault.pem"
+    if ! bash "$DEPLOY/compose-certs.sh" "$WORK/certs-half" >/dev/null 2>&1 &&
+        cmp -s "$dir/vault.key" "$WORK/certs-half/vault.key" && [[ ! -e $WORK/certs-half/vault.pem ]]; then
+        pass "compose-certs.sh: vault.key without vault.pem is an error, and vault.key is kept"
+    else
+        flunk "compose-certs.sh: vault.key without vault.pem is an error, and vault.key is kept"
+    fi
+}
+
 # expect_health NAME WANT_STATUS ARGS...: runs the health check script.
 expect_health() {
     local name=$1 want=$2 rc out
@@ -335,6 +404,7 @@ check_shell
 check_yaml
 check_systemd
 check_compose
+check_compose_certs
 check_healthcheck_double
 check_healthcheck_s3seal
 if ((WITH_IMAGE)); then
