@@ -2,12 +2,13 @@
 # Proves an encrypted round trip with aws-cli against a running s3seal. It
 # uploads a file through s3seal, reads it back through s3seal and compares.
 # Then it reads the stored object straight from the backend and checks that
-# it is ciphertext of the documented size with an s3seal envelope. It
+# it is ciphertext of the documented size with an s3seal envelope whose key
+# (s3seal-kms, docs/FORMAT.md) belongs to the expected key provider. It
 # removes its object and bucket at the end.
 #
-# Used after "docker compose up" (deploy/docker-compose.yml) and by
-# deploy/check.sh against the container image. Settings, from the
-# environment:
+# Used after "docker compose up" (deploy/docker-compose.yml, where Vault
+# wraps the data keys) and by deploy/check.sh against the container image
+# (with a key file, EXPECT_KMS=file). Settings, from the environment:
 #   PROXY_URL       s3seal's address          (default http://127.0.0.1:8080)
 #   BACKEND_URL     the backend's address     (default http://127.0.0.1:9000)
 #   S3SEAL_CLIENT_ACCESS_KEY_ID, S3SEAL_CLIENT_SECRET_ACCESS_KEY
@@ -17,6 +18,9 @@
 #   AWS_REGION      region of both            (default us-east-1)
 #   BUCKET          bucket to create and remove (default: a unique name)
 #   AWS             the aws-cli to run        (default: aws on PATH)
+#   EXPECT_KMS      the key provider the envelope must name: vault (the
+#                   default, as in the Compose file), file, p11, awskms or
+#                   kmip
 # Exits 0 when every check passed, 1 at the first failure.
 set -euo pipefail
 
@@ -25,6 +29,7 @@ BACKEND_URL=${BACKEND_URL:-http://127.0.0.1:9000}
 REGION=${AWS_REGION:-us-east-1}
 BUCKET=${BUCKET:-s3seal-roundtrip-$(date +%s)-$$}
 AWS=${AWS:-aws}
+EXPECT_KMS=${EXPECT_KMS:-vault}
 : "${S3SEAL_CLIENT_ACCESS_KEY_ID:?set S3SEAL_CLIENT_ACCESS_KEY_ID (see deploy/compose.env.example)}"
 : "${S3SEAL_CLIENT_SECRET_ACCESS_KEY:?set S3SEAL_CLIENT_SECRET_ACCESS_KEY}"
 : "${MINIO_ROOT_USER:?set MINIO_ROOT_USER to the backend access key id}"
@@ -88,6 +93,30 @@ ok "the backend holds $stored_size bytes of ciphertext; the word 'secret' is not
 
 backend s3api head-object --bucket "$BUCKET" --key hello.txt --query Metadata >"$work/meta.json" ||
     fail "head-object straight from $BACKEND_URL"
-grep -q '"s3seal-dek"' "$work/meta.json" || fail "the stored object has no s3seal-dek envelope: $(cat "$work/meta.json")"
-ok "the stored object carries the wrapped data key (s3seal-dek) and $(grep -o '"s3seal-kms": "[^"]*"' "$work/meta.json")"
+# The envelope names, in the stored object's user metadata (docs/FORMAT.md,
+# section Envelope): s3seal-kms "<provider>:<key id>", where the provider may
+# carry "+h" (S3SEAL_KMS_CONTEXT=sha256), and s3seal-dek, the base64 of the
+# wrapped data key.
+meta() {
+    backend s3api head-object --bucket "$BUCKET" --key hello.txt --query "Metadata.\"$1\"" --output text
+}
+kms=$(meta s3seal-kms) || fail "head-object straight from $BACKEND_URL"
+dek=$(meta s3seal-dek) || fail "head-object straight from $BACKEND_URL"
+if [[ -z $dek || $dek == None ]]; then
+    fail "the stored object has no s3seal-dek envelope: $(cat "$work/meta.json")"
+fi
+ok "the stored object carries the wrapped data key (s3seal-dek)"
+if [[ $kms != "$EXPECT_KMS":* && $kms != "$EXPECT_KMS+h":* ]]; then
+    fail "s3seal-kms is '$kms'; expected the key provider '$EXPECT_KMS' (<provider>:<key id>)"
+fi
+ok "s3seal-kms is '$kms': the data key is wrapped by the $EXPECT_KMS key provider"
+if [[ $EXPECT_KMS == vault ]]; then
+    # The vault provider stores the transit ciphertext "vault:v<N>:..." as
+    # the wrapped key (docs/KEYS.md, section Wrapped DEK format).
+    wrapped=$(printf '%s' "$dek" | base64 -d 2>/dev/null | head -c 16 | tr -c 'A-Za-z0-9:+/=' '?') || true
+    if [[ ! $wrapped =~ ^vault:v[0-9]+: ]]; then
+        fail "s3seal-dek does not decode to a Vault transit ciphertext (vault:v<N>:...); it starts with '$wrapped'"
+    fi
+    ok "s3seal-dek is a Vault transit ciphertext (${wrapped%:*}:...)"
+fi
 printf 'roundtrip: all checks passed\n'
