@@ -16,10 +16,11 @@
 #     certificate verifies against the CA, names vault, localhost and
 #     127.0.0.1, the keys have restrictive modes, a second run keeps every
 #     file;
-#   - deploy/vault-init.sh under busybox sh against a stub of the vault CLI
-#     (tests/doubles/vault_cli_stub.py, not Vault): first run, second run,
-#     run after a restart (sealed), and a policy that allows exactly the
-#     transit paths that kms/kms_vault.c calls;
+#   - deploy/vault-init.sh under busybox sh, as root with CAP_CHOWN only,
+#     against a stub of the vault CLI (tests/doubles/vault_cli_stub.py, not
+#     Vault): first run, second run, run after a restart (sealed), and a
+#     policy that allows exactly the transit paths that kms/kms_vault.c
+#     calls;
 #   - s3seal with the Vault provider over TLS: the Vault transit test double
 #     behind nginx as TLS terminator with the certificate of
 #     compose-certs.sh; /readyz answers 200 with S3SEAL_VAULT_CA_FILE set to
@@ -433,8 +434,8 @@ check_vault_init() {
         skip "vault-init.sh: busybox is not installed (Debian package busybox; the vault image's shell)"
         return
     fi
-    if ((EUID != 0)); then
-        skip "vault-init.sh: this check must run as root, for the chown of the secret ID to uid 10001"
+    if ((EUID != 0)) || ! command -v setpriv >/dev/null; then
+        skip "vault-init.sh: this check must run as root with setpriv (util-linux), to run the script as the Compose file does"
         return
     fi
     if ! "$PY" -c 'import hcl' 2>/dev/null; then
@@ -452,8 +453,12 @@ check_vault_init() {
     : >"$dir/ca.pem"
     stub_state=$dir/state.json
 
+    # As the vault-init service runs it: root with CAP_CHOWN alone (cap_drop
+    # ALL, cap_add CHOWN) and no-new-privileges, so no file mode is
+    # overridden.
     vault_init_run() {
-        env -i PATH="$dir/bin" VAULT_STUB_STATE="$stub_state" VAULT_STUB_DOWN="${1:-0}" \
+        setpriv --bounding-set=-all,+chown --no-new-privs \
+            env -i PATH="$dir/bin" VAULT_STUB_STATE="$stub_state" VAULT_STUB_DOWN="${1:-0}" \
             VAULT_ADDR=https://vault:8200 VAULT_CACERT="$dir/ca.pem" S3SEAL_VAULT_ROLE_ID=check-role-id \
             INIT_DIR="$dir/init" APPROLE_DIR="$dir/approle" VAULT_WAIT_S=10 \
             "$dir/bin/sh" "$DEPLOY/vault-init.sh" >"$dir/run.log" 2>&1
