@@ -198,7 +198,7 @@ fi
 vault write "auth/approle/role/$ROLE" token_policies="$POLICY" token_no_default_policy=true \
     token_ttl=1h token_max_ttl=1h secret_id_ttl=0 secret_id_num_uses=0 >/dev/null
 vault write "auth/approle/role/$ROLE/role-id" role_id="$ROLE_ID" >/dev/null
-log "wrote the AppRole role $ROLE with the policy $POLICY and role ID $ROLE_ID"
+log "wrote the AppRole role $ROLE with the policy $POLICY and the role ID of S3SEAL_VAULT_ROLE_ID"
 
 # 7. The secret ID. s3seal's copy in APPROLE_DIR belongs to uid 10001
 # with mode 0400, which this job cannot read without more capabilities, so
