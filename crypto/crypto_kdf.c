@@ -36,8 +36,9 @@ static enum core_err hkdf_sha256(struct hkdf_input *in, uint8_t out[CRYPTO_KEY_L
     uint8_t prk[CRYPTO_SHA256_LEN];
     enum core_err err;
 
-    err = crypto_hmac_sha256(in->salt_len > 0 ? in->salt : zero_salt, in->salt_len > 0 ? in->salt_len : sizeof(zero_salt),
-                             in->ikm, sizeof(in->ikm), prk);
+    err = crypto_hmac_sha256(in->salt_len > 0 ? in->salt : zero_salt,
+                             in->salt_len > 0 ? in->salt_len : sizeof(zero_salt), in->ikm, sizeof(in->ikm),
+                             prk);
     if (err == CORE_OK) {
         in->info[in->info_len] = 0x01;
         err = crypto_hmac_sha256(prk, sizeof(prk), in->info, in->info_len + 1, out);

@@ -129,7 +129,8 @@ static enum core_err load_key(struct crypto_multi_open *m, const struct chunk_he
 
     m->has_key = false;
     CORE_TRY(crypto_kdf_stream_key(m->dek, h->stream_id, CRYPTO_SUITE_AES_256_GCM, h->part_number, m->key));
-    CORE_ENSURE(EVP_DecryptInit_ex(m->ctx, crypto_cipher_aes_256_gcm(), NULL, m->key, NULL) == 1, CORE_INTERNAL);
+    CORE_ENSURE(EVP_DecryptInit_ex(m->ctx, crypto_cipher_aes_256_gcm(), NULL, m->key, NULL) == 1,
+                CORE_INTERNAL);
     memcpy(m->key_stream_id, h->stream_id, CRYPTO_STREAM_ID_LEN);
     m->key_part_number = h->part_number;
     m->has_key = true;

@@ -202,7 +202,8 @@ enum core_err proxy_kms_load(const struct proxy_config *cfg, struct kms_provider
     if (rc != CORE_OK) {
         goto out;
     }
-    core_log(CORE_LOG_NOTICE, "kms", "key providers ready wrap=%s%s unwrap=%s%s and their +h twins", active,
+    core_log(CORE_LOG_NOTICE, "kms",
+             "key providers ready wrap=%s%s unwrap=%s%s (each also as NAME+h, for hashed contexts)", active,
              cfg->kms_hashed_context ? "+h" : "", cfg->key_file != NULL && !use_file ? "file," : "", active);
     *out = registry;
     registry = NULL;

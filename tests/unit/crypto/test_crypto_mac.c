@@ -75,8 +75,8 @@ static void test_hmac_matches_openssl_hmac(void)
 }
 
 /* HKDF-SHA256 through OpenSSL's EVP_KDF, the form crypto_kdf.c used before. */
-static void openssl_hkdf(const uint8_t ikm[32], uint8_t *salt, size_t salt_len, uint8_t *info, size_t info_len,
-                         uint8_t out[32])
+static void openssl_hkdf(const uint8_t ikm[32], uint8_t *salt, size_t salt_len, uint8_t *info,
+                         size_t info_len, uint8_t out[32])
 {
     static char digest[] = "SHA256";
     uint8_t key[32];
@@ -149,7 +149,8 @@ static void *hmac_many(void *arg)
     for (int i = 0; i < THREAD_ROUNDS; i++) {
         uint8_t got[32];
 
-        if (crypto_hmac_sha256("Jefe", 4, data, strlen(data), got) != CORE_OK || memcmp(got, expected, 32) != 0) {
+        if (crypto_hmac_sha256("Jefe", 4, data, strlen(data), got) != CORE_OK ||
+            memcmp(got, expected, 32) != 0) {
             result->mismatches++;
         }
     }
