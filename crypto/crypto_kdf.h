@@ -23,6 +23,15 @@
 #define CRYPTO_SUITE_AES_256_GCM 0x00
 
 /*
+ * Derives 32 bytes with HKDF-SHA256 (RFC 5869): out = HKDF(ikm, salt, info).
+ * An empty salt means 32 zero bytes. Returns CORE_TOO_LARGE for an info
+ * longer than 32 bytes, CORE_NOMEM or CORE_INTERNAL when OpenSSL fails.
+ */
+enum core_err crypto_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
+                                 const uint8_t *info, size_t info_len,
+                                 uint8_t out[CRYPTO_KEY_LEN]) CORE_WARN_UNUSED;
+
+/*
  * Derives the key commitment that the envelope stores to bind the DEK:
  * HKDF(IKM = dek, salt = empty, info = "s3seal/1 commit").
  * Returns CORE_NOMEM or CORE_INTERNAL when OpenSSL fails.

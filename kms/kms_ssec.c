@@ -5,12 +5,11 @@
 #include <limits.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
+
+#include "crypto/crypto_kdf.h"
 
 #define BLOB_VERSION 1
 #define SALT_LEN 16
@@ -26,41 +25,20 @@ bool kms_ssec_is_id(const char *kms_id)
     return kms_id != NULL && strcmp(kms_id, KMS_SSEC_ID) == 0;
 }
 
-/*
- * Derives the AES-256-GCM key that wraps one data key: HKDF-SHA256(customer key, salt, "s3seal ssec wrap v1").
- * The inputs are copied because OSSL_PARAM octet strings take non-const pointers.
- */
+/* Derives the AES-256-GCM key that wraps one data key: HKDF-SHA256(customer key, salt, "s3seal ssec wrap v1"). */
 static enum core_err derive_wrap_key(const uint8_t key[KMS_SSEC_KEY_LEN], const uint8_t salt[SALT_LEN],
                                      uint8_t out[KMS_DEK_LEN])
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
-    char digest[] = "SHA256";
-    char info[] = "s3seal ssec wrap v1";
-    uint8_t ikm[KMS_SSEC_KEY_LEN];
-    uint8_t salt_copy[SALT_LEN];
-    OSSL_PARAM params[5];
-    enum core_err rc = CORE_INTERNAL;
+    static const char info[] = "s3seal ssec wrap v1";
 
-    memcpy(ikm, key, sizeof(ikm));
-    memcpy(salt_copy, salt, sizeof(salt_copy));
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm, sizeof(ikm));
-    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt_copy, sizeof(salt_copy));
-    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof(info) - 1);
-    params[4] = OSSL_PARAM_construct_end();
-    if (ctx != NULL && EVP_KDF_derive(ctx, out, KMS_DEK_LEN, params) == 1) {
-        rc = CORE_OK;
-    }
-    OPENSSL_cleanse(ikm, sizeof(ikm));
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-    return rc;
+    return crypto_hkdf_sha256(key, KMS_SSEC_KEY_LEN, salt, SALT_LEN, (const uint8_t *)info, sizeof(info) - 1,
+                              out);
 }
 
 /* Runs AES-256-GCM over the 32-byte data key in one direction; decryption also checks the tag. */
 static enum core_err gcm_run(bool seal, const uint8_t key[KMS_DEK_LEN], const uint8_t nonce[NONCE_LEN],
-                             const uint8_t *aad, size_t aad_len, const uint8_t *in, uint8_t *out, uint8_t tag[TAG_LEN])
+                             const uint8_t *aad, size_t aad_len, const uint8_t *in, uint8_t *out,
+                             uint8_t tag[TAG_LEN])
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int len = 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tests of crypto/crypto_mac.c and of the HKDF in crypto/crypto_kdf.c built
- * on it: known-answer vectors, the same output as OpenSSL's own HMAC and
+ * on it (which SSE-C wrapping uses too): known-answer vectors, the same output as OpenSSL's own HMAC and
  * EVP_KDF "HKDF" on random inputs, and calls from several threads at once.
  */
 #include <pthread.h>
@@ -135,6 +135,53 @@ static void test_hkdf_matches_openssl_kdf(void)
     }
 }
 
+static void test_hkdf_rfc5869_case1(void)
+{
+    uint8_t ikm[22];
+    uint8_t salt[13];
+    uint8_t info[10];
+    uint8_t expected[32];
+    uint8_t got[32];
+
+    /* RFC 5869, test case A.1: the first 32 of its 42 output bytes */
+    memset(ikm, 0x0b, sizeof(ikm));
+    hex_to_bytes("000102030405060708090a0b0c", salt);
+    hex_to_bytes("f0f1f2f3f4f5f6f7f8f9", info);
+    hex_to_bytes("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf", expected);
+    CHECK(crypto_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info), got) == CORE_OK);
+    CHECK(memcmp(got, expected, 32) == 0);
+}
+
+/* The SSE-C wrap key's shape: a 16-byte salt and a 19-byte info. */
+static void test_hkdf_long_salt_matches(void)
+{
+    static const char info_text[] = "s3seal ssec wrap v1";
+
+    for (int round = 0; round < RANDOM_ROUNDS; round++) {
+        uint8_t ikm[32];
+        uint8_t salt[16];
+        uint8_t info[sizeof(info_text) - 1];
+        uint8_t want[32];
+        uint8_t got[32];
+
+        CHECK(RAND_bytes(ikm, sizeof(ikm)) == 1);
+        CHECK(RAND_bytes(salt, sizeof(salt)) == 1);
+        memcpy(info, info_text, sizeof(info));
+        openssl_hkdf(ikm, salt, sizeof(salt), info, sizeof(info), want);
+        CHECK(crypto_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt), info, sizeof(info), got) == CORE_OK);
+        CHECK(memcmp(got, want, 32) == 0);
+    }
+}
+
+static void test_hkdf_info_too_long(void)
+{
+    uint8_t ikm[32] = {0};
+    uint8_t info[33] = {0};
+    uint8_t out[32];
+
+    CHECK(crypto_hkdf_sha256(ikm, sizeof(ikm), NULL, 0, info, sizeof(info), out) == CORE_TOO_LARGE);
+}
+
 struct thread_result {
     int mismatches;
 };
@@ -179,6 +226,9 @@ int main(void)
     RUN(test_hmac_known_answer);
     RUN(test_hmac_matches_openssl_hmac);
     RUN(test_hkdf_matches_openssl_kdf);
+    RUN(test_hkdf_rfc5869_case1);
+    RUN(test_hkdf_long_salt_matches);
+    RUN(test_hkdf_info_too_long);
     RUN(test_hmac_from_threads);
     return TEST_RESULT();
 }
