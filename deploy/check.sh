@@ -6,10 +6,11 @@
 #   - systemd-analyze verify on the unit, and its systemd-analyze security
 #     exposure score stays at or below 2.0;
 #   - the Compose file passes "docker compose config" (or docker-compose 1.x)
-#     with an .env made from compose.env.example, and its services are wired
-#     as documented: Vault with a pinned image, file storage and no published
-#     port, the init job alone with the unseal key's volume, s3seal on the
-#     Vault provider with the CA and the secret ID mounted read-only;
+#     with an .env made from compose.env.example;
+#   - its services are wired as documented: Vault with a pinned image, file
+#     storage and no published port, the init job alone with the unseal
+#     key's volume, s3seal on the Vault provider with the CA and the secret
+#     ID mounted read-only;
 #   - deploy/vault-server.hcl parses as HCL (pyhcl) and names the paths the
 #     Compose file mounts;
 #   - deploy/compose-certs.sh, run into a temporary folder: the server
@@ -192,9 +193,9 @@ check_compose() {
     fi
 }
 
-# py_checks LABEL ARGS...: runs "$PY ARGS..." (a script that prints one
-# "ok: NAME" or "FAILED: NAME: WHY" line per check) and counts each line as
-# a check; other output is shown indented. A script that ends with an error
+# py_checks LABEL ARGS...: runs "$PY ARGS...", a script that prints one
+# "ok: NAME" or "FAILED: NAME: WHY" line per check, and counts each line as
+# a check. Other output is shown indented. A script that ends with an error
 # but printed no FAILED line counts as one failed check named LABEL.
 py_checks() {
     local label=$1 line out rc
@@ -214,10 +215,10 @@ py_checks() {
     fi
 }
 
-# The Compose file's services, wired as its header says, and the Vault
-# configuration it mounts; both read from the files with python3-yaml and
-# pyhcl (Vault's configuration language is HCL 1, which pyhcl parses), so
-# no container engine and no Vault binary are needed.
+# Checks the Compose file's services against the wiring its header
+# describes, and the Vault configuration it mounts. python3-yaml and pyhcl
+# read both files (Vault's configuration language is HCL 1, which pyhcl
+# parses), so no container engine and no Vault binary are needed.
 check_compose_wiring() {
     if ! "$PY" -c 'import yaml, hcl' 2>/dev/null; then
         skip "Compose wiring and vault-server.hcl: $PY cannot import yaml and hcl (Debian packages python3-yaml python3-pyhcl)"
@@ -549,7 +550,7 @@ EOF
         sed 's/^/    /' "$dir/run.log"
     fi
 
-    # Vault no longer knows the secret ID (destroyed): a new one replaces it.
+    # The secret ID was destroyed in Vault: a new one replaces it.
     "$PY" -c 'import json, sys; p = sys.argv[1]; s = json.load(open(p)); s["secret_ids"]["s3seal"] = []; json.dump(s, open(p, "w"))' "$stub_state"
     sum_before=$(sha256sum "$dir/approle/secret-id")
     if vault_init_run && [[ $(sha256sum "$dir/approle/secret-id") != "$sum_before" ]] &&
@@ -575,7 +576,7 @@ EOF
 }
 
 # login_and_encrypt_over_tls ACCESS_LOG: nginx logged an AppRole login and a
-# transit encrypt, both over TLS 1.2 or 1.3 and answered 200.
+# transit encrypt, both over TLS 1.2 or 1.3 and with status 200.
 login_and_encrypt_over_tls() {
     grep -q '^TLSv1\.[23] POST /v1/auth/approle/login 200' "$1" &&
         grep -q '^TLSv1\.[23] POST /v1/transit/encrypt/s3seal 200' "$1"
@@ -584,7 +585,7 @@ login_and_encrypt_over_tls() {
 # s3seal's Vault provider over real TLS: the Vault transit test double
 # (tests/doubles/vault_transit_double.py, a stand-in for Vault) behind nginx
 # as TLS terminator with the certificate and CA of compose-certs.sh, and a
-# backend that answers HTTP, so that /readyz depends on the KMS alone.
+# backend that responds to HTTP, so that /readyz depends on the KMS alone.
 check_vault_tls() {
     local certs=$WORK/certs dir=$WORK/vault-tls double_port tls_port backend_port pid
     local nginx=${NGINX_BIN:-/usr/sbin/nginx} role_id=check-role secret_id=check-secret-id

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the TLS files of the Vault server in deploy/docker-compose.yml with
 # the openssl command line: a private CA and a server certificate for Vault
-# signed by it. s3seal refuses plain http to a Vault that is not on
+# signed by it. s3seal rejects plain http to a Vault that is not on
 # loopback, so Vault serves TLS, and s3seal and the init job check it
 # against this CA.
 #

@@ -1,9 +1,9 @@
 #!/bin/sh
 # One-shot set-up of the Vault server of deploy/docker-compose.yml for
-# s3seal. The vault-init service runs it in the hashicorp/vault image (the
-# vault CLI and busybox; no jq, no curl) on every "docker compose up", and
-# s3seal starts only after it exited 0. Each step checks first, so a second
-# run changes nothing that is already in place:
+# s3seal. The vault-init service runs it in the hashicorp/vault image, which
+# has the vault CLI and busybox but no jq or curl, on every "docker compose
+# up". s3seal starts only after it exited 0. Each step checks first, so a
+# second run changes nothing that is already in place:
 #
 #   1. waits until Vault answers on VAULT_ADDR (TLS checked against
 #      VAULT_CACERT);
@@ -79,7 +79,7 @@ esac
 umask 077
 
 # 1. "vault status" exits 0 when unsealed, 2 when sealed (also before the
-# first init) and 1 when it got no answer.
+# first init) and 1 when Vault did not respond.
 waited=0
 while :; do
     rc=0
@@ -201,9 +201,9 @@ vault write "auth/approle/role/$ROLE/role-id" role_id="$ROLE_ID" >/dev/null
 log "wrote the AppRole role $ROLE with the policy $POLICY and the role ID of S3SEAL_VAULT_ROLE_ID"
 
 # 7. The secret ID. s3seal's copy in APPROLE_DIR belongs to uid 10001
-# with mode 0400, which this job cannot read without more capabilities, so
-# it keeps its own copy in INIT_DIR and asks Vault about that one: the
-# lookup answers with a secret_id_accessor only while the ID is valid.
+# with mode 0400, which this job cannot read without more capabilities. So
+# it keeps its own copy in INIT_DIR and looks that one up in Vault, which
+# returns a secret_id_accessor only while the ID is valid.
 target=$APPROLE_DIR/secret-id
 copy=$INIT_DIR/secret-id
 if [ -s "$target" ] && [ -s "$copy" ] &&

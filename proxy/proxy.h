@@ -54,10 +54,10 @@
  * resumes when the output has drained to PROXY_LOW_WATER, so an output
  * contains at most PROXY_LOW_WATER plus one chunk. An input buffer stops reading its
  * socket at PROXY_HIGH_WATER, and the kernel's socket buffers keep the rest.
- * A GET whose client reads slowly then keeps about 256 KiB (input, output,
- * one chunk buffer and allocator overhead); with 128 KiB inputs and outputs
- * fed up to 128 KiB it kept about 480 KiB, with no faster transfers on
- * loopback (tests/bench/perf.sh, docs/PERFORMANCE.md).
+ * A GET whose client reads slowly then keeps about 240 KiB: input, output,
+ * one chunk buffer and allocator overhead. With 128 KiB inputs and outputs
+ * fed up to 128 KiB it kept about 480 KiB, and transfers on loopback were
+ * no faster (tests/bench/perf.sh, docs/PERFORMANCE.md).
  */
 #define PROXY_HIGH_WATER (64 * 1024)
 #define PROXY_LOW_WATER (16 * 1024)

@@ -23,7 +23,7 @@ is also refused when a secret the stub handed out (unseal key, root token,
 secret ID) appears on its command line.
 
 Environment: VAULT_STUB_STATE (the state file, required), VAULT_STUB_DOWN
-(number of calls that answer as if the server were not up yet),
+(number of calls that fail as if the server were not up yet),
 VAULT_ADDR and VAULT_CACERT (must be set; the CA file must exist).
 """
 
@@ -184,7 +184,7 @@ class Stub:
             if set(data) != {"secret_id"}:
                 die("lookup takes secret_id only", 2)
             if data["secret_id"] not in self.s["secret_ids"].get(role, []):
-                # what Vault's AppRole answers for an unknown ID: no data
+                # Vault's AppRole returns no data for an unknown ID
                 return 0
             print(json.dumps({"data": {"secret_id_accessor": "acc-" + data["secret_id"][:8], "secret_id_ttl": 0}},
                              indent=2))
